@@ -1,0 +1,1 @@
+"""Clampdown's runtime: everything the deployed Lambda runs (and the CLI reuses)."""

@@ -1,0 +1,47 @@
+"""Containment and notification actions, registered by name.
+
+Adding an action is one class in one module listed in ``_MODULES``: the registry finds it,
+``clampdown validate`` learns its schema and ``clampdown policy`` its permissions.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from chalicelib.actions.base import (
+    Action,
+    ActionContext,
+    ActionError,
+    ActionPlan,
+    ActionResult,
+    ApiCall,
+    Status,
+)
+from chalicelib.actions.registry import REGISTRY, register
+
+_MODULES = ("notify_log",)
+
+for _module in _MODULES:
+    importlib.import_module(f"{__name__}.{_module}")
+
+
+def get_action(name: str) -> type[Action]:
+    """The action class registered under ``name`` (KeyError names the known ones)."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown action {name!r}") from None
+
+
+__all__ = [
+    "REGISTRY",
+    "Action",
+    "ActionContext",
+    "ActionError",
+    "ActionPlan",
+    "ActionResult",
+    "ApiCall",
+    "Status",
+    "get_action",
+    "register",
+]

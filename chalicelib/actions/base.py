@@ -1,0 +1,452 @@
+"""The one mechanism every containment action runs through.
+
+An action is a small class that says *what* to read and *which* API calls move a resource to its
+contained state; this module does the rest the same way for all of them: guardrails, planning
+without side effects, idempotent apply with before-state capture, verification, failure reports
+with undo steps, and rollback.
+
+Calls are data (:class:`ApiCall`) yielded by a generator, so the same code describes a plan
+(offline, responses are placeholders), performs it, and counts it. A generator may use the response
+of an earlier call (e.g. the id of a security group it created) through ``response = yield call``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Generator, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+
+from chalicelib.findings.model import Finding, Resource
+
+#: boto3 client name → IAM service prefix, where they differ.
+IAM_PREFIX = {"elbv2": "elasticloadbalancing", "logs": "logs", "s3control": "s3"}
+
+#: Before-states larger than this go to the evidence bucket instead of the incident record.
+INLINE_STATE_LIMIT = 32 * 1024
+
+CallPlan = Generator["ApiCall", Any, None]
+
+
+def _snake(operation: str) -> str:
+    out = ""
+    for i, char in enumerate(operation):
+        if (
+            char.isupper()
+            and i
+            and (not operation[i - 1].isupper() or (i + 1 < len(operation) and operation[i + 1].islower()))
+        ):
+            out += "_"
+        out += char.lower()
+    return out
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One AWS API call, as planned and as made."""
+
+    service: str  # boto3 client name, e.g. "iam"
+    operation: str  # API operation, e.g. "PutRolePolicy"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    purpose: str = ""
+
+    @property
+    def method(self) -> str:
+        """The boto3 method name (``PutRolePolicy`` → ``put_role_policy``)."""
+        return _snake(self.operation)
+
+    @property
+    def permission(self) -> str:
+        return f"{IAM_PREFIX.get(self.service, self.service)}:{self.operation}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"call": self.permission, "params": dict(self.params)}
+        if self.purpose:
+            out["purpose"] = self.purpose
+        return out
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{k}={_short(v)}" for k, v in self.params.items())
+        return f"{self.permission}({args})"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class PlannedResponse(dict):  # type: ignore[type-arg]
+    """Stands in for a response while planning offline: ``r["GroupId"]`` names where it comes from."""
+
+    def __init__(self, call: ApiCall) -> None:
+        super().__init__()
+        self.call = call
+
+    def __missing__(self, key: str) -> str:
+        return f"<{self.call.operation}.{key}>"
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self[key]
+
+
+class Status(StrEnum):
+    PLANNED = "planned"
+    CONTAINED = "contained"
+    DONE = "done"  # an action that changes nothing in AWS (a notification) completed
+    ALREADY_CONTAINED = "already-contained"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    PENDING_APPROVAL = "pending-approval"
+    ROLLED_BACK = "rolled-back"
+    NOTHING_TO_ROLL_BACK = "nothing-to-roll-back"
+
+
+class AwsProvider(Protocol):
+    """Gives boto3 clients for an account and region (assuming the member role when needed)."""
+
+    def client(self, service: str, *, account: str | None, region: str | None) -> Any: ...
+
+
+class EvidenceStore(Protocol):
+    def put(self, key: str, body: bytes, *, content_type: str = "application/json") -> str: ...
+
+    def get(self, key: str) -> bytes: ...
+
+
+class Guard(Protocol):
+    """Answers whether an action may touch a target; a reason means no."""
+
+    def refuse(self, action: Action, target: Resource | None, ctx: ActionContext) -> str | None: ...
+
+
+class ActionError(Exception):
+    """A failure an action reports itself (e.g. the target vanished); ``code`` is AWS-style."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass
+class ActionContext:
+    """What an action may use. ``aws is None`` means offline: plan only, touch nothing."""
+
+    finding: Finding
+    playbook: str = ""
+    incident_id: str = "dry-run"
+    aws: AwsProvider | None = None
+    evidence: EvidenceStore | None = None
+    guard: Guard | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: Called with each ApiCall made (metrics, audit, cost counting).
+    on_call: Callable[[ApiCall], None] | None = None
+
+    @property
+    def offline(self) -> bool:
+        return self.aws is None
+
+    def client(self, service: str, target: Resource | None = None) -> Any:
+        if self.aws is None:
+            raise RuntimeError("offline context has no AWS clients")
+        account = (target.account if target else None) or self.finding.account
+        region = (target.region if target else None) or self.finding.region
+        return self.aws.client(service, account=account or None, region=region or None)
+
+    def call(self, api_call: ApiCall, target: Resource | None = None) -> Any:
+        client = self.client(api_call.service, target)
+        if self.on_call:
+            self.on_call(api_call)
+        return getattr(client, api_call.method)(**api_call.params)
+
+
+@dataclass
+class ActionPlan:
+    """What an action would do to one target, computed without changing anything."""
+
+    action: str
+    target: Resource | None
+    calls: list[ApiCall]
+    before: Mapping[str, Any] | None = None  # None: unknown (planned offline)
+    after: Mapping[str, Any] | None = None
+    already_contained: bool = False
+    refused: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "action": self.action,
+            "target": self.target.to_dict() if self.target else None,
+            "calls": [c.to_dict() for c in self.calls],
+        }
+        if self.before is not None:
+            out["before"] = dict(self.before)
+        if self.after is not None:
+            out["after"] = dict(self.after)
+        if self.already_contained:
+            out["already_contained"] = True
+        if self.refused:
+            out["refused"] = self.refused
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+
+@dataclass
+class ActionResult:
+    """The precise outcome of applying (or rolling back) an action on one target."""
+
+    action: str
+    status: Status
+    target: Resource | None = None
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    calls_made: list[ApiCall] = field(default_factory=list)
+    reason: str | None = None
+    error_code: str | None = None
+    #: Manual steps that undo what was changed before a failure.
+    undo: list[str] = field(default_factory=list)
+    evidence_keys: list[str] = field(default_factory=list)
+    output: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status not in (Status.FAILED,)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "status": str(self.status)}
+        if self.target is not None:
+            out["target"] = self.target.to_dict()
+        for name in ("before", "after", "output"):
+            value = getattr(self, name)
+            if value:
+                out[name] = dict(value)
+        if self.calls_made:
+            out["calls_made"] = [c.to_dict() for c in self.calls_made]
+        for name in ("reason", "error_code"):
+            if getattr(self, name):
+                out[name] = getattr(self, name)
+        if self.undo:
+            out["undo"] = list(self.undo)
+        if self.evidence_keys:
+            out["evidence_keys"] = list(self.evidence_keys)
+        return out
+
+
+def aws_error(exc: BaseException) -> tuple[str, str]:
+    """(code, message) of a botocore ClientError or anything else, without importing botocore."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        error = response.get("Error") or {}
+        return str(error.get("Code") or type(exc).__name__), str(error.get("Message") or exc)
+    if isinstance(exc, ActionError):
+        return exc.code, str(exc)
+    return type(exc).__name__, str(exc)
+
+
+class Action:
+    """Base class of every action. Subclasses set the class attributes and the hooks they need."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    #: Resource kinds the action applies to; empty means it acts on the finding itself.
+    resource_kinds: ClassVar[tuple[str, ...]] = ()
+    #: Exact IAM actions needed to plan, apply and roll back (never wildcards).
+    permissions: ClassVar[tuple[str, ...]] = ()
+    #: JSON Schema of ``params`` (an object schema).
+    schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False}
+    reversible: ClassVar[bool] = True
+    #: Actions that change nothing in AWS (notifications, logs) are not containment.
+    changes_aws: ClassVar[bool] = True
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        self.params: dict[str, Any] = dict(params or {})
+
+    # -- hooks ---------------------------------------------------------------------------
+    def read_state(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
+        """The part of the resource's current state that this action changes."""
+        return {}
+
+    def is_contained(self, state: Mapping[str, Any], ctx: ActionContext, target: Resource | None) -> bool:
+        return False
+
+    def contain(
+        self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any] | None
+    ) -> CallPlan:
+        """Yield the calls that contain the target; ``before`` is None when planning offline."""
+        yield from ()
+
+    def expected_state(
+        self, before: Mapping[str, Any] | None, ctx: ActionContext, target: Resource | None
+    ) -> dict[str, Any] | None:
+        """The state after containment, for the plan's before/after comparison."""
+        return None
+
+    def restore(
+        self,
+        ctx: ActionContext,
+        target: Resource | None,
+        before: Mapping[str, Any],
+        current: Mapping[str, Any] | None,
+    ) -> CallPlan:
+        """Yield the calls that bring the target back to ``before``."""
+        yield from ()
+
+    def output(self, ctx: ActionContext, target: Resource | None) -> Mapping[str, Any]:
+        """Extra facts to record on success (e.g. snapshot ids); override when useful."""
+        return {}
+
+    # -- the shared mechanism ------------------------------------------------------------
+    def plan(self, ctx: ActionContext, target: Resource | None) -> ActionPlan:
+        refused = ctx.guard.refuse(self, target, ctx) if ctx.guard else None
+        if refused:
+            return ActionPlan(self.name, target, [], refused=refused)
+        before = None if ctx.offline else self.read_state(ctx, target)
+        if before is not None and self.is_contained(before, ctx, target):
+            return ActionPlan(self.name, target, [], before=before, after=before, already_contained=True)
+        calls = list(_dry_run(self.contain(ctx, target, before)))
+        return ActionPlan(
+            self.name, target, calls, before=before, after=self.expected_state(before, ctx, target)
+        )
+
+    def apply(self, ctx: ActionContext, target: Resource | None) -> ActionResult:
+        refused = ctx.guard.refuse(self, target, ctx) if ctx.guard else None
+        if refused:
+            return ActionResult(self.name, Status.SKIPPED, target, reason=refused)
+        if ctx.offline:
+            raise RuntimeError(f"{self.name}: apply needs AWS; use plan() offline")
+        made: list[ApiCall] = []
+        before: dict[str, Any] | None = None
+        try:
+            before = self.read_state(ctx, target)
+            if self.is_contained(before, ctx, target):
+                return ActionResult(self.name, Status.ALREADY_CONTAINED, target, before=before, after=before)
+            _drive(self.contain(ctx, target, before), lambda call: ctx.call(call, target), made)
+            after = self.read_state(ctx, target)
+            if self.changes_aws and not self.is_contained(after, ctx, target):
+                raise ActionError(
+                    "VerificationFailed", f"{self.name}: the calls succeeded but the state is not contained"
+                )
+            result = ActionResult(
+                self.name,
+                Status.CONTAINED if self.changes_aws else Status.DONE,
+                target,
+                before=before,
+                after=after,
+                calls_made=made,
+                output=self.output(ctx, target),
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a precise result, never a crash
+            code, message = aws_error(exc)
+            return ActionResult(
+                self.name,
+                Status.FAILED,
+                target,
+                before=before,
+                calls_made=made,
+                error_code=code,
+                reason=message,
+                undo=self._undo_steps(ctx, target, before, made),
+            )
+        return self._offload_large_state(ctx, result)
+
+    def plan_rollback(
+        self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any]
+    ) -> ActionPlan:
+        before = self._load_state(ctx, before)
+        current = None if ctx.offline else self.read_state(ctx, target)
+        calls = list(_dry_run(self.restore(ctx, target, before, current)))
+        return ActionPlan(self.name, target, calls, before=current, after=before)
+
+    def rollback(
+        self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any]
+    ) -> ActionResult:
+        if not self.reversible:
+            return ActionResult(
+                self.name, Status.SKIPPED, target, reason=f"{self.name} cannot be rolled back"
+            )
+        made: list[ApiCall] = []
+        try:
+            before = self._load_state(ctx, before)
+            current = self.read_state(ctx, target)
+            _drive(self.restore(ctx, target, before, current), lambda call: ctx.call(call, target), made)
+            after = self.read_state(ctx, target)
+        except Exception as exc:  # noqa: BLE001
+            code, message = aws_error(exc)
+            return ActionResult(
+                self.name,
+                Status.FAILED,
+                target,
+                before=before,
+                calls_made=made,
+                error_code=code,
+                reason=message,
+            )
+        status = Status.ROLLED_BACK if made else Status.NOTHING_TO_ROLL_BACK
+        return ActionResult(self.name, status, target, before=current, after=after, calls_made=made)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _undo_steps(
+        self,
+        ctx: ActionContext,
+        target: Resource | None,
+        before: Mapping[str, Any] | None,
+        made: list[ApiCall],
+    ) -> list[str]:
+        if not made:
+            return []
+        if before is None or not self.reversible:
+            return [f"review and revert manually: {call}" for call in made]
+        try:
+            return [str(call) for call in _dry_run(self.restore(ctx, target, before, None))]
+        except Exception:  # noqa: BLE001 - undo advice must never hide the original failure
+            return [f"review and revert manually: {call}" for call in made]
+
+    def _offload_large_state(self, ctx: ActionContext, result: ActionResult) -> ActionResult:
+        if ctx.evidence is None or result.before is None:
+            return result
+        body = json.dumps(result.before, default=str, sort_keys=True).encode()
+        if len(body) <= INLINE_STATE_LIMIT:
+            return result
+        target_key = result.target.key if result.target else "finding"
+        key = f"incidents/{ctx.incident_id}/{self.name}/{_safe_key(target_key)}/before.json"
+        ref = ctx.evidence.put(key, body)
+        result.before = {"evidence_key": ref, "bytes": len(body)}
+        result.evidence_keys.append(ref)
+        return result
+
+    @staticmethod
+    def _load_state(ctx: ActionContext, before: Mapping[str, Any]) -> Mapping[str, Any]:
+        ref = before.get("evidence_key") if isinstance(before, Mapping) else None
+        if ref and set(before) <= {"evidence_key", "bytes"}:
+            if ctx.evidence is None:
+                raise ActionError(
+                    "EvidenceUnavailable", f"the before-state is in the evidence bucket ({ref})"
+                )
+            loaded: Mapping[str, Any] = json.loads(ctx.evidence.get(str(ref)))
+            return loaded
+        return before
+
+
+def _safe_key(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.:" else "_" for c in text)[:200]
+
+
+def _drive(plan: CallPlan, execute: Callable[[ApiCall], Any], made: list[ApiCall]) -> None:
+    """Run a call generator, feeding each response back into it."""
+    response: Any = None
+    try:
+        call = plan.send(None)
+        while True:
+            response = execute(call)
+            made.append(call)
+            call = plan.send(response)
+    except StopIteration:
+        return
+
+
+def _dry_run(plan: CallPlan) -> Iterable[ApiCall]:
+    calls: list[ApiCall] = []
+    _drive(plan, PlannedResponse, calls)
+    return calls

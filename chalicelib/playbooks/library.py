@@ -1,0 +1,46 @@
+"""A set of playbooks with their patterns compiled into one index."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from chalicelib.patterns import PatternSet
+from chalicelib.playbooks.model import Playbook
+
+BUNDLE_FORMAT = 1
+
+
+class Library:
+    """Enabled playbooks are matched through one :class:`PatternSet`; disabled ones are kept for listing."""
+
+    def __init__(self, playbooks: Sequence[Playbook]) -> None:
+        self.playbooks = tuple(playbooks)
+        self.by_name = {p.name: p for p in self.playbooks}
+        self.enabled = tuple(p for p in self.playbooks if p.enabled)
+        self.patterns = PatternSet({p.name: p.match for p in self.enabled})
+        self.warnings: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.playbooks)
+
+    def match(self, event: Mapping[str, Any]) -> list[Playbook]:
+        """Enabled playbooks whose ``match:`` pattern accepts the event, in library order."""
+        return [self.by_name[name] for name in self.patterns.match(event)]
+
+    def to_bundle(self) -> dict[str, Any]:
+        """The validated library as plain JSON, for the deployment package."""
+        return {
+            "format": BUNDLE_FORMAT,
+            "playbooks": [{"file": p.file, "document": dict(p.source)} for p in self.playbooks],
+        }
+
+    @classmethod
+    def from_bundle(cls, bundle: Mapping[str, Any]) -> Library:
+        if bundle.get("format") != BUNDLE_FORMAT:
+            raise ValueError(
+                f"playbook bundle format {bundle.get('format')!r} is not {BUNDLE_FORMAT}; rebuild it"
+            )
+        return cls(
+            [Playbook.from_dict(item["document"], file=item.get("file", "")) for item in bundle["playbooks"]]
+        )
