@@ -70,9 +70,8 @@ class Resource:
     @property
     def key(self) -> str:
         """A stable identity for dedup, guardrails and idempotency keys."""
-        return (
-            self.arn or f"{self.kind}:{self.account or ''}:{self.region or ''}:{self.id or self.name or ''}"
-        )
+        fallback = f"{self.kind}:{self.account or ''}:{self.region or ''}:{self.id or self.name or ''}"
+        return self.arn or fallback
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
