@@ -19,7 +19,7 @@ from chalicelib.actions.base import (
 )
 from chalicelib.actions.registry import REGISTRY, register
 
-_MODULES = ("notify_log",)
+_MODULES = ("notify_log", "iam")
 
 for _module in _MODULES:
     importlib.import_module(f"{__name__}.{_module}")

@@ -22,7 +22,23 @@ from typing import Any, ClassVar, Protocol
 from chalicelib.findings.model import Finding, Resource
 
 #: boto3 client name → IAM service prefix, where they differ.
-IAM_PREFIX = {"elbv2": "elasticloadbalancing", "logs": "logs", "s3control": "s3"}
+IAM_PREFIX = {"elbv2": "elasticloadbalancing", "s3control": "s3"}
+#: API operations whose IAM action has another name.
+IAM_ACTION_OF_OPERATION = {
+    ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
+    ("s3", "PutPublicAccessBlock"): "s3:PutBucketPublicAccessBlock",
+    ("s3", "DeletePublicAccessBlock"): "s3:PutBucketPublicAccessBlock",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "HeadBucket"): "s3:ListBucket",
+    ("s3", "HeadObject"): "s3:GetObject",
+    ("s3", "DeleteBucketOwnershipControls"): "s3:PutBucketOwnershipControls",
+}
+
+
+def iam_action(service: str, operation: str) -> str:
+    """The IAM action that authorizes an API operation of a boto3 client (``iam``, ``PutRolePolicy``)."""
+    return IAM_ACTION_OF_OPERATION.get((service, operation)) or f"{IAM_PREFIX.get(service, service)}:{operation}"
+
 
 #: Before-states larger than this go to the evidence bucket instead of the incident record.
 INLINE_STATE_LIMIT = 32 * 1024
@@ -43,6 +59,19 @@ def _snake(operation: str) -> str:
     return out
 
 
+class Secret(str):
+    """A parameter value that must never be shown (plans, audit records, logs)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+def _shown(value: Any) -> Any:
+    return "***" if isinstance(value, Secret) else value
+
+
 @dataclass(frozen=True)
 class ApiCall:
     """One AWS API call, as planned and as made."""
@@ -59,16 +88,16 @@ class ApiCall:
 
     @property
     def permission(self) -> str:
-        return f"{IAM_PREFIX.get(self.service, self.service)}:{self.operation}"
+        return iam_action(self.service, self.operation)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"call": self.permission, "params": dict(self.params)}
+        out: dict[str, Any] = {"call": self.permission, "params": {k: _shown(v) for k, v in self.params.items()}}
         if self.purpose:
             out["purpose"] = self.purpose
         return out
 
     def __str__(self) -> str:
-        args = ", ".join(f"{k}={_short(v)}" for k, v in self.params.items())
+        args = ", ".join(f"{k}={_short(_shown(v))}" for k, v in self.params.items())
         return f"{self.permission}({args})"
 
 
@@ -234,6 +263,10 @@ class ActionResult:
         return out
 
 
+def error_code(exc: BaseException) -> str:
+    return aws_error(exc)[0]
+
+
 def aws_error(exc: BaseException) -> tuple[str, str]:
     """(code, message) of a botocore ClientError or anything else, without importing botocore."""
     response = getattr(exc, "response", None)
@@ -264,6 +297,10 @@ class Action:
         self.params: dict[str, Any] = dict(params or {})
 
     # -- hooks ---------------------------------------------------------------------------
+    def skip_reason(self, ctx: ActionContext, target: Resource | None) -> str | None:
+        """Why this action does not apply to this target (e.g. a temporary key cannot be deactivated)."""
+        return None
+
     def read_state(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
         """The part of the resource's current state that this action changes."""
         return {}
@@ -271,9 +308,7 @@ class Action:
     def is_contained(self, state: Mapping[str, Any], ctx: ActionContext, target: Resource | None) -> bool:
         return False
 
-    def contain(
-        self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any] | None
-    ) -> CallPlan:
+    def contain(self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any] | None) -> CallPlan:
         """Yield the calls that contain the target; ``before`` is None when planning offline."""
         yield from ()
 
@@ -298,20 +333,21 @@ class Action:
         return {}
 
     # -- the shared mechanism ------------------------------------------------------------
+    def _refusal(self, ctx: ActionContext, target: Resource | None) -> str | None:
+        return (ctx.guard.refuse(self, target, ctx) if ctx.guard else None) or self.skip_reason(ctx, target)
+
     def plan(self, ctx: ActionContext, target: Resource | None) -> ActionPlan:
-        refused = ctx.guard.refuse(self, target, ctx) if ctx.guard else None
+        refused = self._refusal(ctx, target)
         if refused:
             return ActionPlan(self.name, target, [], refused=refused)
         before = None if ctx.offline else self.read_state(ctx, target)
         if before is not None and self.is_contained(before, ctx, target):
             return ActionPlan(self.name, target, [], before=before, after=before, already_contained=True)
         calls = list(_dry_run(self.contain(ctx, target, before)))
-        return ActionPlan(
-            self.name, target, calls, before=before, after=self.expected_state(before, ctx, target)
-        )
+        return ActionPlan(self.name, target, calls, before=before, after=self.expected_state(before, ctx, target))
 
     def apply(self, ctx: ActionContext, target: Resource | None) -> ActionResult:
-        refused = ctx.guard.refuse(self, target, ctx) if ctx.guard else None
+        refused = self._refusal(ctx, target)
         if refused:
             return ActionResult(self.name, Status.SKIPPED, target, reason=refused)
         if ctx.offline:
@@ -351,21 +387,15 @@ class Action:
             )
         return self._offload_large_state(ctx, result)
 
-    def plan_rollback(
-        self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any]
-    ) -> ActionPlan:
+    def plan_rollback(self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any]) -> ActionPlan:
         before = self._load_state(ctx, before)
         current = None if ctx.offline else self.read_state(ctx, target)
         calls = list(_dry_run(self.restore(ctx, target, before, current)))
         return ActionPlan(self.name, target, calls, before=current, after=before)
 
-    def rollback(
-        self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any]
-    ) -> ActionResult:
+    def rollback(self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any]) -> ActionResult:
         if not self.reversible:
-            return ActionResult(
-                self.name, Status.SKIPPED, target, reason=f"{self.name} cannot be rolled back"
-            )
+            return ActionResult(self.name, Status.SKIPPED, target, reason=f"{self.name} cannot be rolled back")
         made: list[ApiCall] = []
         try:
             before = self._load_state(ctx, before)
@@ -421,9 +451,7 @@ class Action:
         ref = before.get("evidence_key") if isinstance(before, Mapping) else None
         if ref and set(before) <= {"evidence_key", "bytes"}:
             if ctx.evidence is None:
-                raise ActionError(
-                    "EvidenceUnavailable", f"the before-state is in the evidence bucket ({ref})"
-                )
+                raise ActionError("EvidenceUnavailable", f"the before-state is in the evidence bucket ({ref})")
             loaded: Mapping[str, Any] = json.loads(ctx.evidence.get(str(ref)))
             return loaded
         return before

@@ -17,13 +17,9 @@ def register(cls: A) -> A:
     if not name:
         raise TypeError(f"{cls.__qualname__} has no name")
     if name in REGISTRY and REGISTRY[name] is not cls:
-        raise TypeError(
-            f"action {name!r} is registered twice ({REGISTRY[name].__qualname__}, {cls.__qualname__})"
-        )
+        raise TypeError(f"action {name!r} is registered twice ({REGISTRY[name].__qualname__}, {cls.__qualname__})")
     for permission in cls.permissions:
         if "*" in permission or ":" not in permission:
-            raise TypeError(
-                f"{name}: permission {permission!r} must be an exact IAM action such as iam:PutRolePolicy"
-            )
+            raise TypeError(f"{name}: permission {permission!r} must be an exact IAM action such as iam:PutRolePolicy")
     REGISTRY[name] = cls
     return cls

@@ -1,0 +1,126 @@
+"""Guardrails: what containment must never touch, checked before every change.
+
+- protected resources (ARN/id/name globs, tags, whole accounts);
+- principals that must keep working (incident-response and break-glass roles);
+- the responder itself (its roles, its function, its member-account role): never a target.
+
+The kill switch and the blast-radius limit decide *whether* steps run at all; they live in the
+responder (they need the SSM parameter and the incident store). This module is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.findings.model import Resource
+
+if TYPE_CHECKING:
+    from chalicelib.actions.base import Action, ActionContext
+
+#: Tag that marks a resource as off-limits to automated containment.
+PROTECT_TAG = "clampdown:protected"
+
+
+def _names(resource: Resource) -> list[str]:
+    return [v for v in (resource.arn, resource.id, resource.name) if v]
+
+
+def _role_name_of(arn: str) -> str | None:
+    """``arn:aws:iam::1:role/path/Name`` and ``arn:aws:sts::1:assumed-role/Name/s`` → ``Name``."""
+    _, _, rest = arn.partition(":role/")
+    if rest:
+        return rest.rsplit("/", 1)[-1]
+    _, _, rest = arn.partition(":assumed-role/")
+    return rest.split("/", 1)[0] if rest else None
+
+
+def _is_principal(resource: Resource, pattern: str) -> bool:
+    """Does an allow-list entry (an ARN glob) name this principal, or the owner of this key?"""
+    if resource.kind not in ("iam-role", "iam-user", "access-key"):
+        return False
+    if any(fnmatchcase(v, pattern) for v in _names(resource)):
+        return True
+    # Findings often name a principal without its ARN: compare account and name separately.
+    kind = "user" if resource.kind == "access-key" else resource.kind.removeprefix("iam-")
+    name = resource.details.get("user_name") if resource.kind == "access-key" else resource.name
+    prefix, marker, rest = pattern.partition(f":{kind}/")
+    if not marker or not name:
+        return False
+    account_pattern = prefix.rsplit(":", 1)[-1] or "*"
+    same_account = resource.account is None or fnmatchcase(resource.account, account_pattern)
+    return same_account and fnmatchcase(str(name), rest.rsplit("/", 1)[-1])
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """Implements ``actions.base.Guard``."""
+
+    protected_resources: tuple[str, ...] = ()
+    protected_accounts: tuple[str, ...] = ()
+    protected_tags: Mapping[str, str] = field(default_factory=lambda: {PROTECT_TAG: "*"})
+    #: Principals containment must leave working (ARN globs), e.g. break-glass and IR roles.
+    allowed_principals: tuple[str, ...] = ()
+    #: The responder's own identities: role ARNs (globs), function ARNs, member role name.
+    own_role_arns: tuple[str, ...] = ()
+    own_function_arns: tuple[str, ...] = ()
+    own_role_names: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> Guardrails:
+        def strings(key: str) -> tuple[str, ...]:
+            value = settings.get(key) or ()
+            return tuple(str(v) for v in ([value] if isinstance(value, str) else value))
+
+        tags = dict(settings.get("protected_tags") or {PROTECT_TAG: "*"})
+        return cls(
+            protected_resources=strings("protected_resources"),
+            protected_accounts=strings("protected_accounts"),
+            protected_tags=tags,
+            allowed_principals=strings("allowed_principals"),
+            own_role_arns=strings("own_role_arns"),
+            own_function_arns=strings("own_function_arns"),
+            own_role_names=strings("own_role_names"),
+        )
+
+    def _is_self(self, resource: Resource) -> str | None:
+        names = _names(resource)
+        if resource.kind in ("iam-role", "access-key"):
+            role_names = {resource.name} if resource.kind == "iam-role" else set()
+            role_names |= {n for n in (_role_name_of(v) for v in names) if n}
+            if role_names & set(self.own_role_names):
+                return "it is the responder's own role"
+            if any(fnmatchcase(v, p) for v in names for p in self.own_role_arns):
+                return "it is the responder's own role"
+        if resource.kind == "lambda-function":
+            own = [a.split(":function:")[-1].split(":")[0] for a in self.own_function_arns]
+            if any(fnmatchcase(v, p) for v in names for p in self.own_function_arns) or resource.name in own:
+                return "it is the responder's own function"
+        return None
+
+    def protection(self, resource: Resource) -> str | None:
+        """Why ``resource`` must not be changed, or None."""
+        own = self._is_self(resource)
+        if own:
+            return own
+        if resource.account and any(fnmatchcase(resource.account, p) for p in self.protected_accounts):
+            return f"account {resource.account} is protected"
+        for pattern in self.protected_resources:
+            if any(fnmatchcase(v, pattern) for v in _names(resource)):
+                return f"it matches protected resource {pattern}"
+        for key, pattern in self.protected_tags.items():
+            value = resource.tags.get(key)
+            if value is not None and fnmatchcase(value, pattern):
+                return f"it is tagged {key}={value}"
+        for pattern in self.allowed_principals:
+            if _is_principal(resource, pattern):
+                return f"{pattern} is an allow-listed principal that containment must leave working"
+        return None
+
+    def refuse(self, action: Action, target: Resource | None, ctx: ActionContext) -> str | None:
+        if target is None or not action.changes_aws:
+            return None
+        reason = self.protection(target)
+        return f"protected: {reason}" if reason else None
