@@ -1,12 +1,13 @@
 """Containment and notification actions, registered by name.
 
-Adding an action is one class in one module listed in ``_MODULES``: the registry finds it,
+Adding an action is one class in one module of this package: the registry finds it,
 ``clampdown validate`` learns its schema and ``clampdown policy`` its permissions.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from chalicelib.actions.base import (
     Action,
@@ -19,10 +20,11 @@ from chalicelib.actions.base import (
 )
 from chalicelib.actions.registry import REGISTRY, register
 
-_MODULES = ("notify_log", "iam")
+_INFRASTRUCTURE = {"base", "registry"}
 
-for _module in _MODULES:
-    importlib.import_module(f"{__name__}.{_module}")
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _module not in _INFRASTRUCTURE and not _module.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module}")
 
 
 def get_action(name: str) -> type[Action]:
