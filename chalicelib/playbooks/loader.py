@@ -222,6 +222,7 @@ def validate_paths(paths: Iterable[str | Path]) -> tuple[list[SourceDocument], l
     """Load and check every playbook under ``paths``; returns the documents and all issues."""
     docs, issues = load_documents(paths)
     issues.extend(validate_documents(docs))
+    issues.sort(key=lambda i: (i.file, i.line or 0))
     return docs, issues
 
 
