@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: botocore retries: "standard" retries throttles and transient errors with exponential backoff.
-DEFAULT_RETRY = {"mode": "standard", "max_attempts": 6}
+DEFAULT_RETRY = {"mode": "standard", "total_max_attempts": 6}
 CREDENTIALS_MARGIN_S = 300
 _SESSION_NAME_OK = re.compile(r"[^\w+=,.@-]")
 
@@ -57,9 +57,7 @@ class AwsClients:
     retry: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_RETRY))
     external_id: str | None = None
     session_factory: Callable[..., Any] | None = None
-    _clients: dict[tuple[str, str | None, str | None, str | None], Any] = field(
-        default_factory=dict, repr=False
-    )
+    _clients: dict[tuple[str, str | None, str | None, str | None], Any] = field(default_factory=dict, repr=False)
     _credentials: dict[tuple[str, str | None, str], _Credentials] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _session: Any = field(default=None, repr=False)
@@ -83,9 +81,7 @@ class AwsClients:
             self.home_account = str(sts.get_caller_identity()["Account"])
         return self.home_account
 
-    def client(
-        self, service: str, *, account: str | None, region: str | None, session_label: str | None = None
-    ) -> Any:
+    def client(self, service: str, *, account: str | None, region: str | None, session_label: str | None = None) -> Any:
         region = region or self.default_region or self._base_session().region_name
         foreign = account is not None and account != self.home()
         label = (session_label or self.session_label) if foreign else None
@@ -131,9 +127,7 @@ class AwsClients:
         response = sts.assume_role(**params)["Credentials"]
         expiration = response["Expiration"]
         expires_at = expiration.timestamp() if hasattr(expiration, "timestamp") else time.time() + 3600
-        creds = _Credentials(
-            response["AccessKeyId"], response["SecretAccessKey"], response["SessionToken"], expires_at
-        )
+        creds = _Credentials(response["AccessKeyId"], response["SecretAccessKey"], response["SessionToken"], expires_at)
         with self._lock:
             self._credentials[cache_key] = creds
         return creds

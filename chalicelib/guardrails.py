@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.findings.model import Resource
+from chalicelib.findings.model import Actor, Resource
 
 if TYPE_CHECKING:
     from chalicelib.actions.base import Action, ActionContext
@@ -124,3 +124,15 @@ class Guardrails:
             return None
         reason = self.protection(target)
         return f"protected: {reason}" if reason else None
+
+    def is_own_actor(self, actor: Actor) -> bool:
+        """Is this the responder itself acting (its role or its member-account role)?
+
+        Its own API calls show up in CloudTrail (a quarantine is a PutRolePolicy) and would match
+        detection playbooks; acting on them would loop.
+        """
+        arns = [a for a in (actor.session_issuer_arn, actor.principal_arn) if a]
+        if any(fnmatchcase(arn, pattern) for arn in arns for pattern in self.own_role_arns):
+            return True
+        roles = {name for name in (_role_name_of(arn) for arn in arns) if name}
+        return bool(roles & set(self.own_role_names))

@@ -114,9 +114,18 @@ def split_event(event: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
 
 
 def step_key(finding: Finding, playbook: Playbook, step: Step, target: Resource | None) -> str:
-    """What makes a step's effect unique: the underlying finding, the playbook step and its target."""
-    origin = finding.origin_id or finding.id
-    return f"{origin}/{playbook.name}/{step.index}/{target.key if target else 'finding'}"
+    """What makes a step's effect unique, so that it happens once.
+
+    A change to AWS is keyed on what it acts on: the underlying finding (the same whichever shape
+    delivered it), the action and its target, so two playbooks (e.g. one for native GuardDuty
+    events, one for their Security Hub copies) never contain the same resource twice. Other steps
+    (notifications) are keyed on the playbook step.
+    """
+    origin = f"{finding.account}:{finding.origin_id or finding.id}"
+    where = target.key if target else "finding"
+    if REGISTRY[step.action].changes_aws:
+        return f"{origin}/{step.action}/{where}"
+    return f"{origin}/{playbook.name}/{step.index}/{where}"
 
 
 def _targets(step: Step, finding: Finding) -> tuple[list[Resource | None], str | None]:

@@ -36,7 +36,7 @@ def corpus_event(relative: str) -> dict[str, Any]:
 
 @dataclass
 class CallRecorder:
-    """Every AWS API call made through a boto3 session, as (service, operation, params)."""
+    """Every AWS API call made through a boto3 session, as (service, operation, API parameters)."""
 
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
@@ -74,7 +74,7 @@ def boto_session(moto_aws: None) -> Any:
 @pytest.fixture
 def recorder(boto_session: Any) -> CallRecorder:
     recorder = CallRecorder()
-    boto_session.events.register("before-call", recorder)
+    boto_session.events.register("before-parameter-build", recorder)
     return recorder
 
 
@@ -84,3 +84,58 @@ def aws_clients(boto_session: Any, recorder: CallRecorder) -> Any:
     from chalicelib.aws import AwsClients
 
     return AwsClients(home_account=ACCOUNT, default_region=REGION, session_factory=lambda: boto_session)
+
+
+@dataclass
+class InjectedFault:
+    """Makes the next ``times`` HTTP sends of one operation answer an AWS error, as AWS would.
+
+    Registered first on ``before-send`` (ahead of moto), so botocore parses the error response and
+    its retry logic treats it exactly like the real thing (a throttle is retried with backoff), and
+    the faulted attempt has no effect in moto.
+    """
+
+    code: str
+    times: int
+    status: int = 400
+    protocol: str = "query"
+    sent: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> Any:
+        # botocore calls every before-send handler and uses the first response: moto's handler would
+        # still carry out the request. Pointing the request elsewhere makes moto ignore it; the URL
+        # is restored on the attempt that is let through.
+        original = getattr(request, "_clampdown_url", None)
+        if self.sent >= self.times:
+            if original:
+                request.url = original
+            return None
+        self.sent += 1
+        if not original:
+            request._clampdown_url = request.url
+        request.url = "https://injected-fault.clampdown.invalid/"
+        from botocore.awsrequest import AWSResponse
+
+        if self.protocol == "json":
+            body = json.dumps({"__type": self.code, "message": "injected by the test"}).encode()
+        else:
+            body = (
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>{self.code}</Code>"
+                f"<Message>injected by the test</Message></Error><RequestId>test</RequestId></ErrorResponse>"
+            ).encode()
+        return AWSResponse(request.url, self.status, {}, _Raw(body))
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+def inject_fault(session: Any, service: str, operation: str, code: str, times: int = 1, **kwargs: Any) -> InjectedFault:
+    """Register an :class:`InjectedFault` for ``service.operation`` on a boto3 session (before clients exist)."""
+    fault = InjectedFault(code, times, **kwargs)
+    session.events.register_first(f"before-send.{service}.{operation}", fault)
+    return fault

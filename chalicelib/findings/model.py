@@ -29,6 +29,9 @@ RESOURCE_KINDS = (
     "other",
 )
 
+#: Kinds whose identity does not depend on a region.
+GLOBAL_KINDS = frozenset({"iam-role", "iam-user", "access-key", "s3-bucket"})
+
 SEVERITY_LABELS = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 
@@ -69,9 +72,23 @@ class Resource:
 
     @property
     def key(self) -> str:
-        """A stable identity for dedup, guardrails and idempotency keys."""
-        fallback = f"{self.kind}:{self.account or ''}:{self.region or ''}:{self.id or self.name or ''}"
-        return self.arn or fallback
+        """A stable identity for dedup and idempotency keys, the same whichever shape named it.
+
+        Built from kind, account, region (blank for global kinds) and id or name rather than the ARN,
+        because one delivery shape may carry the ARN and another only the name.
+        """
+        region = "" if self.kind in GLOBAL_KINDS else (self.region or "")
+        ident = self.id or self.name or self.arn or ""
+        return f"{self.kind}:{self.account or ''}:{region}:{ident}"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Resource:
+        return cls(
+            kind=data["kind"],
+            **{k: data.get(k) for k in ("id", "arn", "name", "account", "region")},
+            tags=dict(data.get("tags") or {}),
+            details=dict(data.get("details") or {}),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
@@ -107,6 +124,10 @@ class Actor:
     def __bool__(self) -> bool:
         return any(getattr(self, k) is not None for k in self.__slots__)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Actor:
+        return cls(**{k: data.get(k) for k in cls.__slots__})
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -139,6 +160,35 @@ class Finding:
     last_seen: str | None = None
     #: Source-specific facts that are useful in conditions and messages (API name, error code...).
     details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> Finding:
+        """The inverse of :meth:`to_dict` (used to act on a stored finding after an approval)."""
+        actor = Actor.from_dict(data.get("actor") or {})
+        return cls(
+            source=data["source"],
+            id=data["id"],
+            type=data["type"],
+            title=data["title"],
+            severity=float(data["severity"]),
+            severity_label=data["severity_label"],
+            account=data["account"],
+            region=data["region"],
+            time=data["time"],
+            resources=tuple(Resource.from_dict(r) for r in data.get("resources", ())),
+            actor=actor,
+            actors=tuple(Actor.from_dict(a) for a in data.get("actors", ())) or ((actor,) if actor else ()),
+            event=event or data.get("event") or {},
+            description=data.get("description", ""),
+            product=data.get("product"),
+            origin_id=data.get("origin_id"),
+            archived=bool(data.get("archived", False)),
+            sample=bool(data.get("sample", False)),
+            count=int(data.get("count", 1)),
+            first_seen=data.get("first_seen"),
+            last_seen=data.get("last_seen"),
+            details=dict(data.get("details") or {}),
+        )
 
     def resources_of(self, *kinds: str) -> tuple[Resource, ...]:
         return tuple(r for r in self.resources if r.kind in kinds)

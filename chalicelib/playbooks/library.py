@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.patterns import PatternSet
-from chalicelib.playbooks.model import Playbook
+from chalicelib.playbooks.model import MODES, Exclusions, Playbook
 
 BUNDLE_FORMAT = 1
 
@@ -38,9 +39,32 @@ class Library:
     @classmethod
     def from_bundle(cls, bundle: Mapping[str, Any]) -> Library:
         if bundle.get("format") != BUNDLE_FORMAT:
-            raise ValueError(
-                f"playbook bundle format {bundle.get('format')!r} is not {BUNDLE_FORMAT}; rebuild it"
+            raise ValueError(f"playbook bundle format {bundle.get('format')!r} is not {BUNDLE_FORMAT}; rebuild it")
+        return cls([Playbook.from_dict(item["document"], file=item.get("file", "")) for item in bundle["playbooks"]])
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Library:
+        """Per-environment tuning without editing shipped files (a stage's ``CLAMPDOWN_OVERRIDES``).
+
+        ``{"disable": [names], "modes": {name: mode}, "exclude": {...exclusions for every playbook...}}``
+        """
+        unknown = set(overrides) - {"disable", "modes", "exclude"}
+        if unknown:
+            raise ValueError(f"unknown override keys: {', '.join(sorted(unknown))} (use disable, modes, exclude)")
+        disable = set(overrides.get("disable", ()))
+        modes = dict(overrides.get("modes", {}))
+        for name in (disable | set(modes)) - set(self.by_name):
+            raise ValueError(f"override names unknown playbook {name!r}")
+        for name, mode in modes.items():
+            if mode not in MODES:
+                raise ValueError(f"override mode {mode!r} for {name} is not one of {', '.join(MODES)}")
+        extra = Exclusions.from_dict(overrides.get("exclude"))
+        playbooks = [
+            replace(
+                p,
+                enabled=p.enabled and p.name not in disable,
+                mode=modes.get(p.name, p.mode),
+                exclude=p.exclude.merged(extra),
             )
-        return cls(
-            [Playbook.from_dict(item["document"], file=item.get("file", "")) for item in bundle["playbooks"]]
-        )
+            for p in self.playbooks
+        ]
+        return Library(playbooks)

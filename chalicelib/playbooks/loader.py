@@ -137,9 +137,7 @@ class _DocumentChecker:
 
         action = REGISTRY.get(step["action"])
         if action is None:
-            self.add(
-                (*path, "action"), f"unknown action {step['action']!r} (known: {', '.join(sorted(REGISTRY))})"
-            )
+            self.add((*path, "action"), f"unknown action {step['action']!r} (known: {', '.join(sorted(REGISTRY))})")
             return
         params = step.get("params") or {}
         for sub, message in _schema_errors(action.schema, params):

@@ -121,9 +121,7 @@ def _parse_path(text: str, expression: str) -> tuple[str, tuple[str | int, ...]]
         raise TemplateError(f"{{{{ {expression} }}}}: expected a name such as finding.type")
     root = match.group(0)
     if root not in ROOTS:
-        raise TemplateError(
-            f"{{{{ {expression} }}}}: unknown root {root!r} (use one of {', '.join(sorted(ROOTS))})"
-        )
+        raise TemplateError(f"{{{{ {expression} }}}}: unknown root {root!r} (use one of {', '.join(sorted(ROOTS))})")
     steps: list[str | int] = []
     pos = match.end()
     while pos < len(text):
@@ -149,9 +147,7 @@ def _parse_filter(text: str, expression: str) -> tuple[str, tuple[Any, ...]]:
     match = _FILTER.match(text)
     known = sorted({*_FILTERS, "default"})
     if not match or match.group(1) not in known:
-        raise TemplateError(
-            f"{{{{ {expression} }}}}: unknown filter {text.strip()!r} (known: {', '.join(known)})"
-        )
+        raise TemplateError(f"{{{{ {expression} }}}}: unknown filter {text.strip()!r} (known: {', '.join(known)})")
     name, raw_args = match.groups()
     args: tuple[Any, ...] = ()
     if raw_args is not None and raw_args.strip():

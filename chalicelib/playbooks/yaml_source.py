@@ -73,9 +73,7 @@ class _NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: Node | None, index: int) -> Node:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise yaml.MarkedYAMLError(
-                None, None, "anchors and aliases are not allowed in playbooks", event.start_mark
-            )
+            raise yaml.MarkedYAMLError(None, None, "anchors and aliases are not allowed in playbooks", event.start_mark)
         return super().compose_node(parent, index)  # type: ignore[arg-type,no-any-return]
 
 
@@ -90,16 +88,12 @@ class _Builder:
             raise SourceError(self.file, node.start_mark.line + 1, path, f"nested deeper than {MAX_DEPTH}")
         self.lines.setdefault(path, node.start_mark.line + 1)
         if not isinstance(node, ScalarNode) and node.tag not in _PLAIN_TAGS:
-            raise SourceError(
-                self.file, node.start_mark.line + 1, path, f"invalid YAML: unsupported tag {node.tag}"
-            )
+            raise SourceError(self.file, node.start_mark.line + 1, path, f"invalid YAML: unsupported tag {node.tag}")
         if isinstance(node, MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise SourceError(
-                        self.file, key_node.start_mark.line + 1, path, "merge keys (<<) are not allowed"
-                    )
+                    raise SourceError(self.file, key_node.start_mark.line + 1, path, "merge keys (<<) are not allowed")
                 key = self.loader.construct_object(key_node) if isinstance(key_node, ScalarNode) else None
                 if not isinstance(key, str):
                     raise SourceError(

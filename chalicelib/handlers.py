@@ -1,0 +1,97 @@
+"""Lambda-facing glue between Chalice handlers and the responder: batches, logs, metrics.
+
+Powertools' batch processor reports partial failures, so one bad message is retried (and after
+``maxReceiveCount`` lands in the dead-letter queue) while the rest of the batch is acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from chalicelib import wiring
+
+SERVICE = "clampdown"
+NAMESPACE = "Clampdown"
+
+
+@cache
+def logger() -> Any:
+    from aws_lambda_powertools import Logger
+
+    return Logger(service=SERVICE)
+
+
+@cache
+def metrics() -> Any:
+    from aws_lambda_powertools import Metrics
+
+    return Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+class PowertoolsTelemetry:
+    """Telemetry as CloudWatch EMF metrics and JSON log lines."""
+
+    def count(self, name: str, value: float = 1) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        metrics().add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    def timing(self, name: str, seconds: float) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        metrics().add_metric(name=name, unit=MetricUnit.Seconds, value=seconds)
+
+    def event(self, message: str, **fields: Any) -> None:
+        logger().info(message, extra=fields)
+
+
+def _handle_record(record: Any) -> None:
+    try:
+        message = json.loads(record.body)
+        if not isinstance(message, dict):
+            raise ValueError(f"the message body is JSON {type(message).__name__}, not an object")
+        report = wiring.responder(PowertoolsTelemetry()).handle(message)
+    except Exception as exc:
+        # The message stays on the queue (then the DLQ); the log says exactly why.
+        logger().error(
+            "message failed",
+            extra={"message_id": record.message_id, "error": f"{type(exc).__name__}: {str(exc)[:1000]}"},
+        )
+        metrics().add_metric(name="MessagesFailed", unit="Count", value=1)
+        raise
+    if report.incidents:
+        logger().append_keys(correlation_id=report.incidents[0])
+    logger().info(
+        "message handled",
+        extra={
+            "message_id": record.message_id,
+            "incidents": report.incidents,
+            "refused": report.refused,
+            "steps": [{"key": s.key, "status": s.status} for s in report.steps],
+        },
+    )
+
+
+def handle_sqs(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The SQS entry point: returns ``batchItemFailures`` for the records that failed."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    responder = wiring.responder(PowertoolsTelemetry())
+    if (
+        responder.runner.idempotency is not None
+        and context is not None
+        and hasattr(context, "get_remaining_time_in_millis")
+    ):
+        responder.runner.idempotency.register_lambda_context(context)
+    try:
+        response: dict[str, Any] = process_partial_response(
+            event=event,
+            record_handler=_handle_record,
+            processor=BatchProcessor(event_type=EventType.SQS),
+            context=context,
+        )
+    finally:
+        metrics().flush_metrics()
+    return response
