@@ -49,9 +49,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from clampdown.cli import simulate, validate
+    import importlib
+    import pkgutil
 
-    for module in (validate, simulate):
+    from clampdown.cli import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
         cli.add_command(module.command)
 
 
