@@ -41,7 +41,8 @@ class RetryableStepError(RuntimeError):
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """UTC, millisecond precision (records sort by it), ``Z`` suffix."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class IdempotencyGuard:

@@ -30,6 +30,10 @@ TERMINAL_STEP_STATES = frozenset(
 )
 
 
+def _step_order(step: StepRecord) -> tuple[str, str, int]:
+    return (step.created_at, step.playbook, step.step)
+
+
 def incident_id_for(finding: Finding) -> str:
     """The same id for every delivery shape of one underlying finding (see ``Finding.origin_id``)."""
     origin = f"{finding.account}:{finding.origin_id or finding.id}"
@@ -257,7 +261,7 @@ class MemoryIncidentStore(IncidentStore):
     def list_steps(self, incident_id: str) -> list[StepRecord]:
         with self._lock:
             found = [s for (i, _), s in self.steps.items() if i == incident_id]
-        return sorted(found, key=lambda s: s.created_at)
+        return sorted(found, key=_step_order)
 
     def log(self, incident_id: str, entry: LogEntry) -> None:
         with self._lock:
@@ -415,7 +419,7 @@ class DynamoIncidentStore(IncidentStore):
 
     def list_steps(self, incident_id: str) -> list[StepRecord]:
         steps = [StepRecord.from_dict(json.loads(i["data"]["S"])) for i in self._query(f"INC#{incident_id}", "STEP#")]
-        return sorted(steps, key=lambda s: s.created_at)
+        return sorted(steps, key=_step_order)
 
     def log(self, incident_id: str, entry: LogEntry) -> None:
         # The process counter keeps order within a second; the random part keeps processes apart.

@@ -1,0 +1,382 @@
+"""An embedded AWS account (moto, in-process) laid out like a Clampdown deployment, for the demo,
+drills and end-to-end tests: the responder's queue and dead-letter queue, its tables, evidence
+bucket and kill switch, routing to the queue as EventBridge would, and a small vulnerable environment.
+
+Nothing here reaches the network: every boto3 call goes to moto.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
+STAGE = "sandbox"
+QUEUE = "clampdown-events"
+DLQ = "clampdown-events-dlq"
+INCIDENTS_TABLE = "clampdown-incidents"
+IDEMPOTENCY_TABLE = "clampdown-idempotency"
+EVIDENCE_BUCKET = "clampdown-evidence-123456789012"
+KILL_SWITCH = "/clampdown/sandbox/kill-switch"
+#: Sources the sandbox bus routes to the responder queue.
+ROUTED_SOURCES = (
+    "aws.guardduty",
+    "aws.securityhub",
+    "aws.cloudtrail",
+    "aws.iam",
+    "aws.s3",
+    "aws.lambda",
+    "aws.ec2",
+    "aws.signin",
+)
+
+
+@dataclass
+class Environment:
+    """The vulnerable resources the sandbox creates (what findings will name)."""
+
+    role_name: str = "web-app-role"
+    role_arn: str = ""
+    user_name: str = "ci-deployer"
+    access_key_id: str = ""
+    function_name: str = "image-resizer"
+    function_arn: str = ""
+    instance_id: str = ""
+    vpc_id: str = ""
+    security_group_id: str = ""
+    bucket: str = "customer-exports-123456789012"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Sandbox:
+    session: Any
+    queue_url: str
+    dlq_url: str
+    bundle: Path
+    env: Environment
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, region_name=REGION)
+
+
+def settings_environ(queue_url: str, bundle: Path) -> dict[str, str]:
+    """The environment variables a deployed stage would give the function."""
+    return {
+        "CLAMPDOWN_STAGE": STAGE,
+        "CLAMPDOWN_INCIDENTS_TABLE": INCIDENTS_TABLE,
+        "CLAMPDOWN_IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+        "CLAMPDOWN_QUEUE_URL": queue_url,
+        "CLAMPDOWN_EVIDENCE_BUCKET": EVIDENCE_BUCKET,
+        "CLAMPDOWN_KILL_SWITCH_PARAMETER": KILL_SWITCH,
+        "CLAMPDOWN_HOME_ACCOUNT": ACCOUNT,
+        "CLAMPDOWN_BUNDLE": str(bundle),
+        "AWS_LAMBDA_FUNCTION_NAME": "clampdown-sandbox-respond",
+        # Keep the handler's JSON logs and EMF metrics for failures only; the demo prints its own report.
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
+        "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+    }
+
+
+def _fake_credentials() -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "AWS_SESSION_TOKEN": "sandbox",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
+@contextmanager
+def _patched_environ(values: dict[str, str], remove: tuple[str, ...] = ()) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in (*values, *remove)}
+    os.environ.update(values)
+    for key in remove:
+        os.environ.pop(key, None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _create_platform(session: Any, bundle: Path) -> tuple[str, str]:
+    from chalicelib.incidents import TABLE_DEFINITION
+
+    dynamodb = session.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(TableName=INCIDENTS_TABLE, **TABLE_DEFINITION)
+    dynamodb.create_table(
+        TableName=IDEMPOTENCY_TABLE,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sqs = session.client("sqs", region_name=REGION)
+    dlq_url = sqs.create_queue(QueueName=DLQ)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=QUEUE,
+        Attributes={
+            "VisibilityTimeout": "0",  # the sandbox redelivers failures at once instead of after minutes
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
+        },
+    )["QueueUrl"]
+    s3 = session.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=EVIDENCE_BUCKET)
+    s3.put_bucket_versioning(Bucket=EVIDENCE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    session.client("ssm", region_name=REGION).put_parameter(Name=KILL_SWITCH, Value="off", Type="String")
+    return queue_url, dlq_url
+
+
+TRUST_EC2 = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+)
+
+
+def _create_environment(session: Any) -> Environment:
+    env = Environment()
+    iam = session.client("iam", region_name=REGION)
+    env.role_arn = iam.create_role(RoleName=env.role_name, AssumeRolePolicyDocument=TRUST_EC2)["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=env.role_name,
+        PolicyName="app-data",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )
+    # An active session of the role: the kind of credentials GuardDuty sees exfiltrated.
+    session.client("sts", region_name=REGION).assume_role(RoleArn=env.role_arn, RoleSessionName="i-app-server")
+    iam.create_user(UserName=env.user_name)
+    env.access_key_id = iam.create_access_key(UserName=env.user_name)["AccessKey"]["AccessKeyId"]
+    iam.create_login_profile(UserName=env.user_name, Password="Sandbox-Passw0rd!", PasswordResetRequired=False)
+
+    lambda_role = iam.create_role(
+        RoleName="image-resizer-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    awslambda = session.client("lambda", region_name=REGION)
+    env.function_arn = awslambda.create_function(
+        FunctionName=env.function_name,
+        Runtime="python3.12",
+        Role=lambda_role,
+        Handler="index.handler",
+        Code={"ZipFile": _tiny_zip()},
+    )["FunctionArn"]
+    awslambda.add_permission(
+        FunctionName=env.function_name,
+        StatementId="public-invoke",
+        Action="lambda:InvokeFunction",
+        Principal="*",
+    )
+    awslambda.create_function_url_config(FunctionName=env.function_name, AuthType="NONE")
+
+    ec2 = session.client("ec2", region_name=REGION)
+    env.vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=env.vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    env.security_group_id = ec2.create_security_group(GroupName="web", Description="web", VpcId=env.vpc_id)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=env.security_group_id,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    env.instance_id = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.micro",
+        SubnetId=subnet,
+        SecurityGroupIds=[env.security_group_id],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web-1"}]}],
+    )["Instances"][0]["InstanceId"]
+
+    s3 = session.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=env.bucket)
+    s3.put_bucket_policy(
+        Bucket=env.bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "PublicRead",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{env.bucket}/*",
+                    }
+                ],
+            }
+        ),
+    )
+    s3.put_object(Bucket=env.bucket, Key="exports/customers.csv", Body=b"id,email\n1,a@example.com\n")
+    return env
+
+
+def _tiny_zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return {'statusCode': 200}\n")
+    return buffer.getvalue()
+
+
+def write_bundle(playbooks: Path, directory: Path) -> Path:
+    """Validate the playbooks and write the bundle the function reads (as ``clampdown bundle`` does)."""
+    from chalicelib.playbooks.loader import load_library
+
+    library = load_library([playbooks])
+    path = directory / "playbooks.json"
+    path.write_text(json.dumps(library.to_bundle(), sort_keys=True))
+    return path
+
+
+@contextmanager
+def sandbox(playbooks: Path, *, environment: bool = True) -> Iterator[Sandbox]:
+    """moto running in-process with the platform (and the vulnerable environment) created."""
+    import logging
+
+    from moto import mock_aws
+
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    with (
+        tempfile.TemporaryDirectory(prefix="clampdown-sandbox-") as tmp,
+        _patched_environ(_fake_credentials(), remove=("AWS_PROFILE", "AWS_ENDPOINT_URL")),
+    ):
+        bundle = write_bundle(playbooks, Path(tmp))
+        with mock_aws(config={"lambda": {"use_docker": False}}):
+            import boto3
+
+            session = boto3.session.Session(region_name=REGION)
+            queue_url, dlq_url = _create_platform(session, bundle)
+            env = _create_environment(session) if environment else Environment()
+            with _patched_environ(settings_environ(queue_url, bundle)):
+                yield Sandbox(session, queue_url, dlq_url, bundle, env)
+
+
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime passes to a handler, as far as Clampdown and Powertools use it."""
+
+    function_name: str = "clampdown-sandbox-respond"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = "sandbox"
+    budget_ms: int = 60_000
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.budget_ms
+
+
+@dataclass
+class PumpStats:
+    batches: int = 0
+    delivered: int = 0
+    acknowledged: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping builds from received messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+def pump(box: Sandbox, handler: Any = None, *, max_batches: int = 1000) -> PumpStats:
+    """Act as Lambda's event source mapping: receive batches, invoke the handler, delete what succeeded.
+
+    Failed records stay on the queue (redelivered at once here) until the redrive policy moves them
+    to the dead-letter queue, exactly as a deployed stage behaves.
+    """
+    if handler is None:
+        from chalicelib.handlers import handle_sqs as handler
+    sqs = box.client("sqs")
+    queue_arn = sqs.get_queue_attributes(QueueUrl=box.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    stats = PumpStats()
+    while stats.batches < max_batches:
+        messages = sqs.receive_message(QueueUrl=box.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+            "Messages", []
+        )
+        if not messages:
+            break
+        stats.batches += 1
+        stats.delivered += len(messages)
+        response = handler(sqs_event(messages, queue_arn), LambdaContext())
+        failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+        stats.failed += len(failed)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        stats.acknowledged += len(done)
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=box.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+    return stats
+
+
+def publish(box: Sandbox, event: dict[str, Any]) -> bool:
+    """Deliver an AWS event as EventBridge would: if a rule of the sandbox matches it, its JSON goes
+    to the responder's queue. Returns whether a rule routed it.
+
+    moto's EventBridge drops the envelope's ``account`` field when it forwards to SQS (real
+    EventBridge keeps it, and the responder refuses events without it), so the sandbox does the
+    routing itself, with the same pattern engine that generates the deployed rules.
+    """
+    from chalicelib.patterns import compile_pattern
+
+    rule = compile_pattern({"source": list(ROUTED_SOURCES)})
+    envelope = {
+        "version": "0",
+        "id": event.get("id") or str(uuid.uuid4()),
+        "account": event.get("account", ACCOUNT),
+        "time": event.get("time") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": event.get("region", REGION),
+        "resources": event.get("resources", []),
+        **{k: v for k, v in event.items() if k in ("source", "detail-type", "detail")},
+    }
+    if not rule.matches(envelope):
+        return False
+    box.client("sqs").send_message(QueueUrl=box.queue_url, MessageBody=json.dumps(envelope))
+    return True
