@@ -159,11 +159,11 @@ def _state(box: sb.Sandbox) -> dict[str, Any]:
 
 
 def run(playbooks: Path, echo: Callable[[str], None] = print) -> DemoResult:
+    import logging
+
     from chalicelib import wiring
     from chalicelib.incidents import DynamoIncidentStore
     from chalicelib.responder import approval_command
-
-    import logging
 
     # notify.log steps write warnings to the function's log; the demo reports them itself.
     logging.getLogger("clampdown").setLevel(logging.ERROR)

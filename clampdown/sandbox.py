@@ -164,7 +164,8 @@ def _create_environment(session: Any) -> Environment:
     session.client("sts", region_name=REGION).assume_role(RoleArn=env.role_arn, RoleSessionName="i-app-server")
     iam.create_user(UserName=env.user_name)
     env.access_key_id = iam.create_access_key(UserName=env.user_name)["AccessKey"]["AccessKeyId"]
-    iam.create_login_profile(UserName=env.user_name, Password="Sandbox-Passw0rd!", PasswordResetRequired=False)
+    # A throwaway password inside moto: the user has console access for the demo to take away.
+    iam.create_login_profile(UserName=env.user_name, Password="Sandbox-Passw0rd!", PasswordResetRequired=False)  # noqa: S106
 
     lambda_role = iam.create_role(
         RoleName="image-resizer-role",

@@ -12,7 +12,7 @@ from clampdown.cli.common import default_playbooks_dir, playbooks_option
 from clampdown.cli.render import describe_resource as describe_target
 
 MARKS = {"contained": ("✔", "green"), "already-contained": ("✔", "green"), "done": ("✔", "green"),
-         "pending-approval": ("…", "yellow"), "skipped": ("–", "yellow"), "dry-run": ("○", "cyan"),
+         "pending-approval": ("…", "yellow"), "skipped": ("-", "yellow"), "dry-run": ("○", "cyan"),
          "failed": ("✘", "red"), "denied": ("✘", "yellow")}  # fmt: skip
 
 
@@ -59,15 +59,14 @@ def command(playbooks_dir: Path | None) -> None:
             click.secho("   no playbook acted on it", fg="yellow")
         for incident_id in ids:
             incident = incidents[incident_id]
-            click.echo(
-                f"   finding {incident.type} ({incident.severity_label} {incident.severity:g}) → incident {incident.id}, "
-                f"handled {elapsed * 1000:.0f} ms after it was published"
-            )
+            severity = f"{incident.severity_label} {incident.severity:g}"
+            click.echo(f"   finding {incident.type} ({severity}) → incident {incident.id}")
+            click.echo(f"   handled {elapsed * 1000:.0f} ms after it was published")
             for step in result.steps[incident_id]:
                 mark, color = MARKS.get(step.status, ("?", "white"))
                 who = f" (approved by {step.approved_by})" if step.approved_by else ""
-                line = f"   {click.style(mark, fg=color)} {step.action} → {describe_target(step.target)}: {step.status}{who}"
-                click.echo(line)
+                target = describe_target(step.target)
+                click.echo(f"   {click.style(mark, fg=color)} {step.action} → {target}: {step.status}{who}")
                 if step.reason and step.status not in ("contained", "done"):
                     click.echo(f"       {step.reason}")
                 change = _change(step.result or {})
