@@ -48,6 +48,7 @@ class PowertoolsTelemetry:
 
 
 def _handle_record(record: Any) -> None:
+    logger().remove_keys(["correlation_id"])
     try:
         message = json.loads(record.body)
         if not isinstance(message, dict):

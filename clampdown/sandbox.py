@@ -344,8 +344,12 @@ def pump(box: Sandbox, handler: Any = None, *, max_batches: int = 1000) -> PumpS
             break
         stats.batches += 1
         stats.delivered += len(messages)
-        response = handler(sqs_event(messages, queue_arn), LambdaContext())
-        failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+        try:
+            response = handler(sqs_event(messages, queue_arn), LambdaContext())
+            failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+        except Exception as exc:  # noqa: BLE001 - a failed invocation returns the whole batch to the queue
+            stats.errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+            failed = {m["MessageId"] for m in messages}
         stats.failed += len(failed)
         done = [m for m in messages if m["MessageId"] not in failed]
         stats.acknowledged += len(done)
