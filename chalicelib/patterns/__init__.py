@@ -1,0 +1,60 @@
+"""The Amazon EventBridge event-pattern language: validate, match, index and explain.
+
+A playbook's ``match:`` is exactly what an EventBridge rule accepts, with EventBridge's semantics
+(those of aws/event-ruler, which EventBridge runs), so the same pattern can be installed as a rule.
+Pure Python, no I/O, no third-party imports.
+
+Public API (stable):
+
+``compile_pattern(pattern) -> CompiledPattern``
+    ``pattern`` is a mapping or JSON text (duplicate keys: the last one wins). Raises
+    ``InvalidPattern(ValueError)`` with ``.path`` (tuple of keys, e.g. ``("detail", "severity")``),
+    ``.reason`` (AWS's wording where AWS has one) and a message naming both.
+``CompiledPattern``
+    ``.matches(event) -> bool``; ``.explain(event) -> Mismatch | None`` (``None`` when it matches);
+    ``.pattern`` (the normalized pattern, a fresh dict); ``.fields`` (field paths tested).
+``PatternSet(named_patterns)``
+    Compiles a mapping of name -> pattern into one index. ``.match(event) -> list[str]`` (names of
+    all matching patterns, in insertion order), ``.explain(name, event)``, ``.names``, ``len()``,
+    ``.pattern(name) -> dict``, ``.compiled(name)``. An invalid pattern raises ``InvalidPattern``
+    whose ``.name`` is the pattern's name; an unknown name raises ``UnknownPatternName(KeyError)``.
+``Mismatch``
+    Frozen dataclass: ``path``, ``clause`` (the JSON clause that failed, e.g.
+    ``[{"prefix": "UnauthorizedAccess:"}]``), ``actual`` (the event's value there, or ``MISSING``),
+    ``reason``; ``str()`` gives ``detail.type: value "Recon:EC2/Portscan" does not match [...]``.
+    For ``$or`` it reports the alternative closest to matching.
+``pattern_fields(pattern) -> set[tuple[str, ...]]``
+    The field paths a pattern tests (for generating EventBridge rules).
+
+Semantics worth knowing:
+
+* Fields are tuple paths: a key ``"a.b"`` never matches nested ``a``/``b`` (EventBridge itself
+  joins keys with dots and would; this is a deliberate difference).
+* Matching is type-aware (``"5"`` is not ``5``; ``true`` is not ``1``); numbers compare numerically
+  when exactly representable as doubles; a string that is an IP address literal matches other
+  spellings of the same address; ``exists`` concerns leaf values only.
+* Arrays in the event match if any element matches; fields matched under one array must come from
+  the same element (event-ruler's array consistency), and ``exists: false`` is then judged per element.
+* Event strings are data: they are never evaluated or turned into regular expressions.
+* Limits beyond AWS's: objects nested at most 64 deep, ``$or`` expanding to at most 1024
+  alternatives; wildcard complexity is capped at 10 (AWS publishes no number; see ``text.py``).
+
+Cost: ``PatternSet.match`` does a few hash lookups per field path named by any pattern and ANDs
+bitmasks, so it grows with the number of distinct paths, not of patterns (``benchmarks/bench_patterns.py``).
+"""
+
+from chalicelib.patterns.compiled import CompiledPattern, compile_pattern, pattern_fields
+from chalicelib.patterns.errors import InvalidPattern, UnknownPatternName
+from chalicelib.patterns.explain import MISSING, Mismatch
+from chalicelib.patterns.index import PatternSet
+
+__all__ = [
+    "MISSING",
+    "CompiledPattern",
+    "InvalidPattern",
+    "Mismatch",
+    "PatternSet",
+    "UnknownPatternName",
+    "compile_pattern",
+    "pattern_fields",
+]
