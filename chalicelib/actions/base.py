@@ -32,6 +32,9 @@ IAM_ACTION_OF_OPERATION = {
     ("s3", "HeadBucket"): "s3:ListBucket",
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "DeleteBucketOwnershipControls"): "s3:PutBucketOwnershipControls",
+    ("s3", "DeleteBucketTagging"): "s3:PutBucketTagging",
+    ("securityhub", "GetFindingsV2"): "securityhub:GetFindings",
+    ("securityhub", "BatchUpdateFindingsV2"): "securityhub:BatchUpdateFindings",
 }
 
 

@@ -1,0 +1,188 @@
+"""``tag``: mark a resource with the incident (bookkeeping), one table for every service's tag API.
+
+Only the keys this step sets are remembered and put back; other tags are never touched. S3 has no
+"add one tag" call for buckets: its whole tag set is rewritten, ``aws:`` system tags left out of
+the request (AWS rejects them there; Cloud Custodian does the same).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from chalicelib.actions._s3_common import read_tag_set
+from chalicelib.actions._targets import bucket_name, function_arn
+from chalicelib.actions.base import Action, ActionContext, ActionError, ApiCall, CallPlan
+from chalicelib.actions.iam import principal_of
+from chalicelib.actions.registry import register
+from chalicelib.findings.model import Resource
+
+Tags = Mapping[str, str]
+#: Characters every tag API here accepts (IAM and S3 are the strictest).
+_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
+_KEY_LIMIT, _VALUE_LIMIT = 128, 256
+_EC2_ID = {"ec2-instance": re.compile(r"i-[0-9a-f]{8,17}"), "security-group": re.compile(r"sg-[0-9a-f]{8,17}")}
+
+
+def clean_value(value: Any) -> str:
+    """A tag value any of the APIs accepts (values may come from the finding)."""
+    return _UNSAFE.sub("_", str(value))[:_VALUE_LIMIT]
+
+
+def _tag_list(tags: Tags) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+@dataclass(frozen=True)
+class TagApi:
+    """How one kind of resource is named, read and tagged.
+
+    ``change(handle, set, remove, all_after)`` yields the calls that set and remove keys;
+    ``all_after`` is the whole tag set afterwards, for APIs that can only replace it.
+    """
+
+    service: str
+    handle: Callable[[ActionContext, Resource | None], str]
+    read: Callable[[Any, str], dict[str, str]]
+    change: Callable[[str, Tags, list[str], Tags], CallPlan]
+
+
+def _ec2_handle(ctx: ActionContext, target: Resource | None) -> str:
+    pattern = _EC2_ID.get(target.kind if target else "")
+    if target is None or pattern is None or not pattern.fullmatch(target.id or ""):
+        raise ActionError("InvalidTarget", f"{target.id if target else None!r} is not an EC2 instance or group id")
+    return target.id or ""
+
+
+def _ec2_read(client: Any, resource_id: str) -> dict[str, str]:
+    pages = client.get_paginator("describe_tags").paginate(Filters=[{"Name": "resource-id", "Values": [resource_id]}])
+    return {t["Key"]: t["Value"] for page in pages for t in page["Tags"]}
+
+
+def _ec2_change(resource_id: str, set_: Tags, remove: list[str], _: Tags) -> CallPlan:
+    if set_:
+        yield ApiCall("ec2", "CreateTags", {"Resources": [resource_id], "Tags": _tag_list(set_)}, "tag")
+    if remove:
+        tags = [{"Key": k} for k in remove]
+        yield ApiCall("ec2", "DeleteTags", {"Resources": [resource_id], "Tags": tags}, "remove tags")
+
+
+def _s3_change(bucket: str, set_: Tags, remove: list[str], all_after: Tags) -> CallPlan:
+    kept = {k: v for k, v in all_after.items() if not k.startswith("aws:")}
+    if not kept:
+        yield ApiCall("s3", "DeleteBucketTagging", {"Bucket": bucket}, "no tags remain")
+        return
+    params = {"Bucket": bucket, "Tagging": {"TagSet": _tag_list(kept)}}
+    yield ApiCall("s3", "PutBucketTagging", params, "rewrite the bucket's tag set")
+
+
+def _lambda_change(arn: str, set_: Tags, remove: list[str], _: Tags) -> CallPlan:
+    if set_:
+        yield ApiCall("lambda", "TagResource", {"Resource": arn, "Tags": dict(set_)}, "tag")
+    if remove:
+        yield ApiCall("lambda", "UntagResource", {"Resource": arn, "TagKeys": list(remove)}, "remove tags")
+
+
+def _iam_api(kind: str) -> TagApi:
+    key = f"{kind}Name"
+
+    def handle(ctx: ActionContext, target: Resource | None) -> str:
+        return principal_of(target)[1]
+
+    def read(client: Any, name: str) -> dict[str, str]:
+        pages = client.get_paginator(f"list_{kind.lower()}_tags").paginate(**{key: name})
+        return {t["Key"]: t["Value"] for page in pages for t in page["Tags"]}
+
+    def change(name: str, set_: Tags, remove: list[str], _: Tags) -> CallPlan:
+        if set_:
+            yield ApiCall("iam", f"Tag{kind}", {key: name, "Tags": _tag_list(set_)}, "tag")
+        if remove:
+            yield ApiCall("iam", f"Untag{kind}", {key: name, "TagKeys": list(remove)}, "remove tags")
+
+    return TagApi("iam", handle, read, change)
+
+
+TAG_APIS: dict[str, TagApi] = {
+    "ec2-instance": TagApi("ec2", _ec2_handle, _ec2_read, _ec2_change),
+    "security-group": TagApi("ec2", _ec2_handle, _ec2_read, _ec2_change),
+    "s3-bucket": TagApi("s3", lambda ctx, t: bucket_name(t), read_tag_set, _s3_change),
+    "lambda-function": TagApi(
+        "lambda", function_arn, lambda client, arn: dict(client.list_tags(Resource=arn)["Tags"]), _lambda_change
+    ),
+    "iam-role": _iam_api("Role"),
+    "iam-user": _iam_api("User"),
+}
+
+
+@register
+class Tag(Action):
+    name = "tag"
+    summary = "Tag the resource with the incident id and playbook (or the given tags); rollback restores the keys."
+    resource_kinds = tuple(TAG_APIS)
+    permissions = (
+        "ec2:DescribeTags", "ec2:CreateTags", "ec2:DeleteTags",
+        "s3:GetBucketTagging", "s3:PutBucketTagging",
+        "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource",
+        "iam:ListRoleTags", "iam:TagRole", "iam:UntagRole",
+        "iam:ListUserTags", "iam:TagUser", "iam:UntagUser",
+    )  # fmt: skip
+    schema: ClassVar[Mapping[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "tags": {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 10,
+                "propertyNames": {"pattern": r"^(?![Aa][Ww][Ss]:)[\w .:/=+\-@]{1,128}$"},
+                "additionalProperties": {"type": "string", "maxLength": 1024},
+                "description": "Key → templated value (default: clampdown:incident and clampdown:playbook).",
+            }
+        },
+    }
+
+    def wanted(self, ctx: ActionContext) -> dict[str, str]:
+        tags = self.params.get("tags") or {"clampdown:incident": ctx.incident_id, "clampdown:playbook": ctx.playbook}
+        return {str(k)[:_KEY_LIMIT]: clean_value(v) for k, v in tags.items()}
+
+    @staticmethod
+    def _api(target: Resource | None) -> TagApi:
+        api = TAG_APIS.get(target.kind if target else "")
+        if api is None:
+            raise ActionError("InvalidTarget", f"cannot tag a {target.kind if target else 'finding'}")
+        return api
+
+    def read_state(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
+        api = self._api(target)
+        current = api.read(ctx.client(api.service, target), api.handle(ctx, target))
+        return {"tags": {k: current.get(k) for k in self.wanted(ctx)}, "all": current}
+
+    def is_contained(self, state: Mapping[str, Any], ctx: ActionContext, target: Resource | None) -> bool:
+        return state.get("tags") == self.wanted(ctx)
+
+    def expected_state(
+        self, before: Mapping[str, Any] | None, ctx: ActionContext, target: Resource | None
+    ) -> dict[str, Any] | None:
+        if before is None:
+            return None
+        return {"tags": self.wanted(ctx), "all": {**before["all"], **self.wanted(ctx)}}
+
+    def contain(self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any] | None) -> CallPlan:
+        api, wanted = self._api(target), self.wanted(ctx)
+        existing = before["all"] if before is not None else {}
+        changed = {k: v for k, v in wanted.items() if existing.get(k) != v}
+        yield from api.change(api.handle(ctx, target), changed, [], {**existing, **wanted})
+
+    def restore(
+        self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> CallPlan:
+        api = self._api(target)
+        now = current["all"] if current is not None else {**before["all"], **self.wanted(ctx)}
+        old: Mapping[str, str | None] = before["tags"]
+        set_ = {k: v for k, v in old.items() if v is not None and now.get(k) != v}
+        remove = [k for k, v in old.items() if v is None and k in now]
+        if set_ or remove:
+            after = {**{k: v for k, v in now.items() if k not in remove}, **set_}
+            yield from api.change(api.handle(ctx, target), set_, remove, after)
