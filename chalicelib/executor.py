@@ -117,12 +117,19 @@ class StepRunner:
         return record
 
     # -- a plan -----------------------------------------------------------------------------
-    def run_plan(self, incident: Incident, plan: Plan) -> list[StepRecord]:
-        """Every step of the plan in order; finished steps are not run again (resume after a crash)."""
+    def run_plan(self, incident: Incident, plan: Plan, known: dict[str, StepRecord] | None = None) -> list[StepRecord]:
+        """Every step of the plan in order; finished steps are not run again (resume after a crash).
+
+        ``known`` is the incident's step records read once by the caller (one query instead of one
+        read per step); it is kept up to date with what this run records.
+        """
         records: list[StepRecord] = []
         stopped: str | None = None
         for planned in plan.steps:
-            existing = self.store.get_step(incident.id, planned.key)
+            if known is None:
+                existing = self.store.get_step(incident.id, planned.key)
+            else:
+                existing = known.get(planned.key)
             if existing is not None and (existing.terminal or existing.status == "pending-approval"):
                 if existing.status == "failed" and planned.step.on_error == "stop":
                     stopped = f"step {existing.step} ({existing.action}) failed"
@@ -142,6 +149,8 @@ class StepRunner:
             records.append(record)
             if record.status == "failed" and planned.step.on_error == "stop":
                 stopped = f"step {planned.step.index} ({planned.action}) failed"
+        if known is not None:
+            known.update((r.key, r) for r in records)
         return records
 
     def _new_record(self, incident: Incident, plan: Plan, planned: PlannedStep) -> StepRecord:

@@ -33,15 +33,23 @@ def metrics() -> Any:
 class PowertoolsTelemetry:
     """Telemetry as CloudWatch EMF metrics and JSON log lines."""
 
-    def count(self, name: str, value: float = 1) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit
+    def __init__(self) -> None:
+        from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-        metrics().add_metric(name=name, unit=MetricUnit.Count, value=value)
+        # Powertools keeps (and at 100 values prints) metrics even when disabled: skip them instead.
+        self.enabled = not is_metrics_disabled()
+
+    def count(self, name: str, value: float = 1) -> None:
+        if self.enabled:
+            from aws_lambda_powertools.metrics import MetricUnit
+
+            metrics().add_metric(name=name, unit=MetricUnit.Count, value=value)
 
     def timing(self, name: str, seconds: float) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit
+        if self.enabled:
+            from aws_lambda_powertools.metrics import MetricUnit
 
-        metrics().add_metric(name=name, unit=MetricUnit.Seconds, value=seconds)
+            metrics().add_metric(name=name, unit=MetricUnit.Seconds, value=seconds)
 
     def event(self, message: str, **fields: Any) -> None:
         logger().info(message, extra=fields)
@@ -60,7 +68,7 @@ def _handle_record(record: Any) -> None:
             "message failed",
             extra={"message_id": record.message_id, "error": f"{type(exc).__name__}: {str(exc)[:1000]}"},
         )
-        metrics().add_metric(name="MessagesFailed", unit="Count", value=1)
+        PowertoolsTelemetry().count("MessagesFailed")
         raise
     if report.incidents:
         logger().append_keys(correlation_id=report.incidents[0])
@@ -94,5 +102,6 @@ def handle_sqs(event: dict[str, Any], context: Any) -> dict[str, Any]:
             context=context,
         )
     finally:
-        metrics().flush_metrics()
+        if PowertoolsTelemetry().enabled:
+            metrics().flush_metrics()
     return response

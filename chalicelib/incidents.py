@@ -30,7 +30,7 @@ TERMINAL_STEP_STATES = frozenset(
 )
 
 
-def _step_order(step: StepRecord) -> tuple[str, str, int]:
+def step_order(step: StepRecord) -> tuple[str, str, int]:
     return (step.created_at, step.playbook, step.step)
 
 
@@ -261,7 +261,7 @@ class MemoryIncidentStore(IncidentStore):
     def list_steps(self, incident_id: str) -> list[StepRecord]:
         with self._lock:
             found = [s for (i, _), s in self.steps.items() if i == incident_id]
-        return sorted(found, key=_step_order)
+        return sorted(found, key=step_order)
 
     def log(self, incident_id: str, entry: LogEntry) -> None:
         with self._lock:
@@ -419,7 +419,7 @@ class DynamoIncidentStore(IncidentStore):
 
     def list_steps(self, incident_id: str) -> list[StepRecord]:
         steps = [StepRecord.from_dict(json.loads(i["data"]["S"])) for i in self._query(f"INC#{incident_id}", "STEP#")]
-        return sorted(steps, key=_step_order)
+        return sorted(steps, key=step_order)
 
     def log(self, incident_id: str, entry: LogEntry) -> None:
         # The process counter keeps order within a second; the random part keeps processes apart.

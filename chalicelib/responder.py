@@ -15,7 +15,7 @@ from typing import Any
 
 from chalicelib.executor import StepRunner, iso
 from chalicelib.findings.model import Finding
-from chalicelib.incidents import Incident, IncidentStore, LogEntry, StepRecord
+from chalicelib.incidents import Incident, IncidentStore, LogEntry, StepRecord, step_order
 from chalicelib.intake import Intake
 from chalicelib.notify import Notifier, NullNotifier
 from chalicelib.planner import Plan, evaluate
@@ -93,11 +93,14 @@ class Responder:
             if not plans:
                 continue
             self.telemetry.count("FindingsMatched")
-            incident = self._open_incident(finding, plans)
+            incident, created = self._open_incident(finding, plans)
             report.incidents.append(incident.id)
+            known = {} if created else {s.key: s for s in self.store.list_steps(incident.id)}
+            before = {key: record.status for key, record in known.items()}
             for plan in plans:
-                report.steps.extend(self.runner.run_plan(incident, plan))
-            self._conclude(incident, finding)
+                report.steps.extend(self.runner.run_plan(incident, plan, known))
+            if created or {key: record.status for key, record in known.items()} != before:
+                self._conclude(incident, sorted(known.values(), key=step_order), finding)
         return report
 
     def _refuse(self, reason: str, metric: str, message: Mapping[str, Any]) -> EventReport:
@@ -110,7 +113,7 @@ class Responder:
         )
         return EventReport(refused=reason)
 
-    def _open_incident(self, finding: Finding, plans: list[Plan]) -> Incident:
+    def _open_incident(self, finding: Finding, plans: list[Plan]) -> tuple[Incident, bool]:
         now = iso(self.clock())
         incident, created = self.store.upsert_incident(finding, now)
         names = ", ".join(p.playbook.name for p in plans)
@@ -123,10 +126,11 @@ class Responder:
         )
         if finding.details.get("sequence_may_be_truncated") and TRUNCATION_NOTE not in incident.notes:
             incident.notes.append(TRUNCATION_NOTE)
-        return incident
+            self.store.save_incident(incident)
+        return incident, created
 
-    def _conclude(self, incident: Incident, finding: Finding | None = None) -> None:
-        steps = self.store.list_steps(incident.id)
+    def _conclude(self, incident: Incident, steps: list[StepRecord], finding: Finding | None = None) -> None:
+        """Derive the incident's status from its steps, notify, and save it (only when something changed)."""
         incident.status = derive_status(steps)
         if finding is not None and incident.status == "contained":
             self._time_to_containment(finding)
@@ -173,5 +177,5 @@ class Responder:
         if record is None:
             return self._refuse(f"approval {approval_id[:64]!r} names no step", "CommandsRefused", {})
         done = self.runner.run_approved(incident, record, approval)
-        self._conclude(incident)
+        self._conclude(incident, self.store.list_steps(incident_id))
         return EventReport(incidents=[incident_id], steps=[done])
