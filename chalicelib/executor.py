@@ -126,10 +126,7 @@ class StepRunner:
         records: list[StepRecord] = []
         stopped: str | None = None
         for planned in plan.steps:
-            if known is None:
-                existing = self.store.get_step(incident.id, planned.key)
-            else:
-                existing = known.get(planned.key)
+            existing = self.store.get_step(incident.id, planned.key) if known is None else known.get(planned.key)
             if existing is not None and (existing.terminal or existing.status == "pending-approval"):
                 if existing.status == "failed" and planned.step.on_error == "stop":
                     stopped = f"step {existing.step} ({existing.action}) failed"

@@ -93,15 +93,22 @@ class ApiCall:
     def permission(self) -> str:
         return iam_action(self.service, self.operation)
 
+    @property
+    def api(self) -> str:
+        """``service:Operation`` as the API names it (the IAM action may differ: see ``permission``)."""
+        return f"{IAM_PREFIX.get(self.service, self.service)}:{self.operation}"
+
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"call": self.permission, "params": {k: _shown(v) for k, v in self.params.items()}}
+        out: dict[str, Any] = {"call": self.api, "params": {k: _shown(v) for k, v in self.params.items()}}
+        if self.permission != self.api:
+            out["permission"] = self.permission
         if self.purpose:
             out["purpose"] = self.purpose
         return out
 
     def __str__(self) -> str:
         args = ", ".join(f"{k}={_short(_shown(v))}" for k, v in self.params.items())
-        return f"{self.permission}({args})"
+        return f"{self.api}({args})"
 
 
 def _short(value: Any, limit: int = 80) -> str:
