@@ -264,14 +264,23 @@ class StepRunner:
         ctx = self.context(incident, finding, record.playbook)
         started = time.perf_counter()
 
+        earlier = record.result or {}
+
         def apply() -> dict[str, Any]:
             result = action.apply(ctx, target)
             if result.status == Status.FAILED and result.error_code in RETRYABLE_CODES:
+                # Keep what this attempt saw and changed on the record: the redelivery continues from it.
+                record.result = result.to_dict() if earlier.get("status") != "failed" else earlier
+                self.store.put_step(record)
                 raise RetryableStepError(f"{action.name}: {result.error_code}: {result.reason}")
             return result.to_dict()
 
         outcome = self.idempotency.run(record.key, apply) if self.idempotency else apply()
         self.telemetry.timing("StepSeconds", time.perf_counter() - started)
+        if earlier.get("status") == "failed" and earlier.get("before") is not None:
+            # A re-run after a partial failure starts from a half-changed resource: rollback must
+            # restore what the resource was before the first attempt.
+            outcome = {**outcome, "before": earlier["before"], "before_this_attempt": outcome.get("before")}
         record.result = outcome
         return self._finish(incident, record, str(outcome["status"]), outcome.get("reason"))
 

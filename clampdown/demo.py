@@ -152,7 +152,9 @@ def _state(box: sb.Sandbox) -> dict[str, Any]:
         "access key": f"{env.access_key_id} {keys[0]['Status']}",
         "user inline policies": iam.list_user_policies(UserName=env.user_name)["PolicyNames"],
         "role inline policies": iam.list_role_policies(RoleName=env.role_name)["PolicyNames"],
-        "instance security groups": [g["GroupName"] for g in instance["SecurityGroups"]],
+        "instance security groups": sorted(
+            {g["GroupName"] for eni in instance["NetworkInterfaces"] for g in eni["Groups"]}
+        ),
         "bucket public access block": "all four blocked" if block and all(block.values()) else block,
         "function public statements": [s.get("Sid") for s in policy if s.get("Principal") in ("*", {"AWS": "*"})],
     }

@@ -207,8 +207,8 @@ def _create_environment(session: Any) -> Environment:
         MinCount=1,
         MaxCount=1,
         InstanceType="t3.micro",
-        SubnetId=subnet,
-        SecurityGroupIds=[env.security_group_id],
+        # Groups on the interface (moto would merge launch-level groups into every interface).
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [env.security_group_id]}],
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web-1"}]}],
     )["Instances"][0]["InstanceId"]
 

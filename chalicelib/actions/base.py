@@ -110,6 +110,11 @@ class ApiCall:
         args = ", ".join(f"{k}={_short(_shown(v))}" for k, v in self.params.items())
         return f"{self.api}({args})"
 
+    def full_text(self) -> str:
+        """Like ``str()`` but never shortened: undo steps must be copyable as they are."""
+        args = ", ".join(f"{k}={json.dumps(_shown(v), default=str)}" for k, v in self.params.items())
+        return f"{self.api}({args})"
+
 
 def _short(value: Any, limit: int = 80) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
@@ -437,11 +442,11 @@ class Action:
         if not made:
             return []
         if before is None or not self.reversible:
-            return [f"review and revert manually: {call}" for call in made]
+            return [f"review and revert manually: {call.full_text()}" for call in made]
         try:
-            return [str(call) for call in _dry_run(self.restore(ctx, target, before, None))]
+            return [call.full_text() for call in _dry_run(self.restore(ctx, target, before, None))]
         except Exception:  # noqa: BLE001 - undo advice must never hide the original failure
-            return [f"review and revert manually: {call}" for call in made]
+            return [f"review and revert manually: {call.full_text()}" for call in made]
 
     def _offload_large_state(self, ctx: ActionContext, result: ActionResult) -> ActionResult:
         if ctx.evidence is None or result.before is None:

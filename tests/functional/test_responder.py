@@ -150,6 +150,9 @@ def test_throttling_is_retried_then_the_step_completes(
     assert writes(recorder, "UpdateAccessKey") == 1
     final = responder.store.get_step(incident.id, steps["iam.quarantine-user"].key)
     assert final is not None and final.attempts == 2
+    # rollback restores the state from before the first attempt
+    assert final.result is not None and "before_this_attempt" in final.result
+    assert final.result["before"] == {"policy_name": "clampdown-quarantine", "policy": None}
 
 
 def test_access_denied_fails_the_step_and_stops_the_playbook(world: dict[str, Any], tmp_path: Path) -> None:

@@ -387,10 +387,10 @@ def test_access_denied_part_way_then_rerun_completes(
     undo = "\n".join(failed.undo)
     assert undo.count("elasticloadbalancing:RegisterTargets(") == 3 and '"Port": 8443' in undo, failed.undo
     for expected in (
-        f'NetworkInterfaceId={world.second_eni}, Groups=["{world.db}"]',
+        f'NetworkInterfaceId="{world.second_eni}", Groups=["{world.db}"]',
         "autoscaling:ExitStandby",
         'DisableApiTermination={"Value": false}',
-        "Attribute=instanceInitiatedShutdownBehavior, Value=terminate",
+        'Attribute="instanceInitiatedShutdownBehavior", Value="terminate"',
     ):
         assert expected in undo, (expected, failed.undo)
     ec2.meta.events.unregister("before-parameter-build.ec2.ModifyNetworkInterfaceAttribute", deny)

@@ -203,7 +203,7 @@ def test_access_denied_part_way_lists_undo_steps(boto_session: Any, lam: Any, aw
     result = REGISTRY["lambda.remove-public-access"]({}).apply(context(finding, aws_clients), target)
     assert result.status == Status.FAILED and result.error_code == "AccessDeniedException"
     assert [c.operation for c in result.calls_made] == ["RemovePermission", "RemovePermission"]
-    assert any("lambda:AddPermission" in step and "StatementId=anyone" in step for step in result.undo), result.undo
+    assert any("lambda:AddPermission" in step and 'StatementId="anyone"' in step for step in result.undo), result.undo
     assert public_state(lam)[1] is not None, "the URL is still there"
 
 

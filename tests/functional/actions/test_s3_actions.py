@@ -258,7 +258,7 @@ def test_access_denied_part_way_lists_undo_steps(s3: Any, boto_session: Any, aws
     result = REGISTRY["s3.lockdown-bucket"]({}).apply(context(finding, aws_clients), target)
     assert result.status == Status.FAILED and result.error_code == "AccessDenied"
     assert [c.operation for c in result.calls_made] == ["PutPublicAccessBlock", "PutBucketAcl"]
-    assert result.undo[0] == f"s3:DeletePublicAccessBlock(Bucket={BUCKET})"
+    assert result.undo[0] == f's3:DeletePublicAccessBlock(Bucket="{BUCKET}")'
     assert any(step.startswith("s3:PutBucketAcl(") and "AccessControlPolicy" in step for step in result.undo)
     assert any(step.startswith("s3:PutBucketPolicy(") for step in result.undo), result.undo
 
