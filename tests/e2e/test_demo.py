@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from clampdown import demo
+from clampdown import demo, scenarios
 from clampdown.cli import cli
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
@@ -14,7 +14,7 @@ PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 
 def test_demo_contains_every_scenario() -> None:
     result = demo.run(PLAYBOOKS, echo=lambda _: None)
-    assert set(result.by_scenario) == {s.title for s in demo.SCENARIOS}
+    assert set(result.by_scenario) == {s.title for s in scenarios.DEMO}
     assert all(result.by_scenario.values()), "every scenario opened an incident"
     statuses = {i.type: i.status for i in result.incidents}
     assert set(statuses.values()) == {"contained"}, statuses

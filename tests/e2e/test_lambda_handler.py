@@ -9,12 +9,12 @@ from typing import Any
 from chalice.test import Client
 
 from app import app
-from clampdown import demo
+from clampdown import scenarios
 from tests.e2e.conftest import sqs_record_event
 
 
 def tor_event(stage: dict[str, Any]) -> dict[str, Any]:
-    return demo.SCENARIOS[0].build(stage["env"])
+    return scenarios.DEMO[0].build(stage["env"])
 
 
 def invoke(bodies: list[Any]) -> dict[str, Any]:

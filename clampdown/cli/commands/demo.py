@@ -44,13 +44,13 @@ def command(playbooks_dir: Path | None) -> None:
     Example:
       clampdown demo
     """
-    from clampdown import demo
+    from clampdown import demo, scenarios
 
     playbooks = playbooks_dir or default_playbooks_dir()
     click.secho("Clampdown demo: the responder end to end on an embedded AWS (moto)\n", bold=True)
     result = demo.run(playbooks, echo=lambda line: click.echo(line))
     incidents = {i.id: i for i in result.incidents}
-    for number, scenario in enumerate(demo.SCENARIOS, start=1):
+    for number, scenario in enumerate(scenarios.DEMO, start=1):
         elapsed = result.seconds_to_containment[scenario.title]
         click.secho(f"\n{number}. {scenario.title}", bold=True)
         click.echo(f"   sample: {scenario.source}")
