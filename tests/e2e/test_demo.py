@@ -18,7 +18,7 @@ def test_demo_contains_every_scenario() -> None:
     assert all(result.by_scenario.values()), "every scenario opened an incident"
     statuses = {i.type: i.status for i in result.incidents}
     assert set(statuses.values()) == {"contained"}, statuses
-    before, after = result.state["before"], result.state["after"]
+    before, after = result.observed["before"], result.observed["after"]
     assert before["access key"].endswith("Active") and after["access key"].endswith("Inactive")
     assert "clampdown-quarantine" in after["user inline policies"]
     assert "clampdown-revoke-older-sessions" in after["role inline policies"]

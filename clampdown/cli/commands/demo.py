@@ -51,7 +51,7 @@ def command(playbooks_dir: Path | None) -> None:
     result = demo.run(playbooks, echo=lambda line: click.echo(line))
     incidents = {i.id: i for i in result.incidents}
     for number, scenario in enumerate(scenarios.DEMO, start=1):
-        elapsed = result.seconds_to_containment[scenario.title]
+        elapsed = result.seconds_to_handle[scenario.title]
         click.secho(f"\n{number}. {scenario.title}", bold=True)
         click.echo(f"   sample: {scenario.source}")
         ids = result.by_scenario.get(scenario.title, [])
@@ -74,7 +74,7 @@ def command(playbooks_dir: Path | None) -> None:
                     click.echo(f"       {change}")
             click.echo(f"   incident status: {click.style(incident.status, bold=True)}")
     click.secho("\nThe account before → after", bold=True)
-    before, after = result.state["before"], result.state["after"]
+    before, after = result.observed["before"], result.observed["after"]
     for key in before:
         click.echo(f"   {key}: {before[key]} → {after[key]}")
     delivered = sum(p.delivered for p in result.pump)
