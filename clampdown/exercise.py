@@ -33,6 +33,8 @@ class ExerciseResult:
     steps: dict[str, list[Any]] = field(default_factory=dict)
     timelines: dict[str, list[Any]] = field(default_factory=dict)
     seconds_to_handle: dict[str, float] = field(default_factory=dict)
+    #: Wall-clock time (epoch seconds) each scenario's finding was published.
+    published: dict[str, float] = field(default_factory=dict)
     approvals: list[Any] = field(default_factory=list)
     pump: list[sb.PumpStats] = field(default_factory=list)
     dead_letters: int = 0
@@ -68,6 +70,7 @@ def run_exercise(
         seen: set[str] = set()
         for scenario in scenarios:
             started = time.perf_counter()
+            result.published[scenario.title] = time.time()
             sb.publish(box, scenario.build(box.env))
             result.pump.append(sb.pump(box))
             result.seconds_to_handle[scenario.title] = time.perf_counter() - started
