@@ -52,25 +52,15 @@ def guardrails_for(settings: Settings) -> Guardrails:
     return Guardrails.from_settings(configured)
 
 
-def build_responder(
-    settings: Settings,
-    *,
-    library: Library | None = None,
-    notifier: Any = None,
-    telemetry: Any = None,
-    session: Any = None,
-) -> Any:
-    """The full responder on real AWS (or whatever ``AWS_ENDPOINT_URL`` points at)."""
+def build_runner(settings: Settings, *, session: Any = None, telemetry: Any = None) -> Any:
+    """The step runner on real AWS: clients, incident store, guardrails, kill switch, evidence, idempotency."""
     import boto3
 
     from chalicelib.aws import AwsClients
     from chalicelib.evidence import S3EvidenceStore
     from chalicelib.executor import IdempotencyGuard, StepRunner
     from chalicelib.incidents import DynamoIncidentStore
-    from chalicelib.intake import Intake
     from chalicelib.killswitch import KillSwitch
-    from chalicelib.notify.factory import notifier_from_settings
-    from chalicelib.responder import Responder
     from chalicelib.telemetry import CountingTelemetry
 
     if not settings.incidents_table:
@@ -83,35 +73,49 @@ def build_responder(
         external_id=settings.external_id,
         session_factory=lambda: session,
     )
-    library = (library or load_bundled_library()).with_overrides(settings.overrides)
     store = DynamoIncidentStore(
         clients.client("dynamodb", account=None, region=settings.region), settings.incidents_table
     )
-    guardrails = guardrails_for(settings)
-    telemetry = telemetry or CountingTelemetry()
-    runner = StepRunner(
+    evidence = S3EvidenceStore(settings.evidence_bucket, clients, settings.region) if settings.evidence_bucket else None
+    idempotency = (
+        IdempotencyGuard(settings.idempotency_table, boto3_session=session) if settings.idempotency_table else None
+    )
+    return StepRunner(
         settings=settings,
         store=store,
         aws=clients,
-        guardrails=guardrails,
+        guardrails=guardrails_for(settings),
         kill_switch=KillSwitch(
             settings.kill_switch_parameter, ssm=lambda: clients.client("ssm", account=None, region=settings.region)
         ),
-        evidence=S3EvidenceStore(settings.evidence_bucket, clients, settings.region)
-        if settings.evidence_bucket
-        else None,
-        idempotency=IdempotencyGuard(settings.idempotency_table, boto3_session=session)
-        if settings.idempotency_table
-        else None,
-        telemetry=telemetry,
+        evidence=evidence,
+        idempotency=idempotency,
+        telemetry=telemetry or CountingTelemetry(),
     )
+
+
+def build_responder(
+    settings: Settings,
+    *,
+    library: Library | None = None,
+    notifier: Any = None,
+    telemetry: Any = None,
+    session: Any = None,
+) -> Any:
+    """The full responder on real AWS (or whatever ``AWS_ENDPOINT_URL`` points at)."""
+    from chalicelib.intake import Intake
+    from chalicelib.notify.factory import notifier_from_settings
+    from chalicelib.responder import Responder
+
+    runner = build_runner(settings, session=session, telemetry=telemetry)
+    library = (library or load_bundled_library()).with_overrides(settings.overrides)
     return Responder(
         library=library,
-        store=store,
+        store=runner.store,
         runner=runner,
-        intake=Intake(clients.home(), settings.accounts, settings.custom_sources, guardrails),
-        notifier=notifier or notifier_from_settings(settings, clients, store, telemetry),
-        telemetry=telemetry,
+        intake=Intake(runner.aws.home(), settings.accounts, settings.custom_sources, runner.guardrails),
+        notifier=notifier or notifier_from_settings(settings, runner.aws, runner.store, runner.telemetry),
+        telemetry=runner.telemetry,
     )
 
 

@@ -113,13 +113,21 @@ def _patched_environ(values: dict[str, str], remove: tuple[str, ...] = ()) -> It
                 os.environ[key] = value
 
 
-def _create_platform(session: Any, bundle: Path) -> tuple[str, str]:
+def _create_platform(session: Any, bundle: Path, stage_env: dict[str, str] | None = None) -> tuple[str, str]:
+    """The stage's resources. ``stage_env`` (a Chalice stage's environment) names the tables and the
+    kill switch as a deployed stage does; by default the sandbox's own names."""
     from chalicelib.incidents import TABLE_DEFINITION
 
+    names = {
+        "CLAMPDOWN_INCIDENTS_TABLE": INCIDENTS_TABLE,
+        "CLAMPDOWN_IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+        "CLAMPDOWN_KILL_SWITCH_PARAMETER": KILL_SWITCH,
+        **(stage_env or {}),
+    }
     dynamodb = session.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(TableName=INCIDENTS_TABLE, **TABLE_DEFINITION)
+    dynamodb.create_table(TableName=names["CLAMPDOWN_INCIDENTS_TABLE"], **TABLE_DEFINITION)
     dynamodb.create_table(
-        TableName=IDEMPOTENCY_TABLE,
+        TableName=names["CLAMPDOWN_IDEMPOTENCY_TABLE"],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
@@ -137,7 +145,9 @@ def _create_platform(session: Any, bundle: Path) -> tuple[str, str]:
     s3 = session.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=EVIDENCE_BUCKET)
     s3.put_bucket_versioning(Bucket=EVIDENCE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    session.client("ssm", region_name=REGION).put_parameter(Name=KILL_SWITCH, Value="off", Type="String")
+    session.client("ssm", region_name=REGION).put_parameter(
+        Name=names["CLAMPDOWN_KILL_SWITCH_PARAMETER"], Value="off", Type="String"
+    )
     return queue_url, dlq_url
 
 
