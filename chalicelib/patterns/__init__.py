@@ -8,28 +8,36 @@ Public API (stable):
 
 ``compile_pattern(pattern) -> CompiledPattern``
     ``pattern`` is a mapping or JSON text (duplicate keys: the last one wins). Raises
-    ``InvalidPattern(ValueError)`` with ``.path`` (tuple of keys, e.g. ``("detail", "severity")``),
-    ``.reason`` (AWS's wording where AWS has one) and a message naming both.
+    ``InvalidPattern(ValueError)`` with ``.path`` (the keys as written in the pattern, e.g.
+    ``("detail", "severity")``), ``.reason`` (AWS's wording where AWS has one) and a message naming both.
 ``CompiledPattern``
     ``.matches(event) -> bool``; ``.explain(event) -> Mismatch | None`` (``None`` when it matches);
-    ``.pattern`` (the normalized pattern, a fresh dict); ``.fields`` (field paths tested).
+    ``.pattern`` (the normalized pattern, a fresh dict); ``.fields`` (the fields tested, as paths).
 ``PatternSet(named_patterns)``
     Compiles a mapping of name -> pattern into one index. ``.match(event) -> list[str]`` (names of
     all matching patterns, in insertion order), ``.explain(name, event)``, ``.names``, ``len()``,
     ``.pattern(name) -> dict``, ``.compiled(name)``. An invalid pattern raises ``InvalidPattern``
     whose ``.name`` is the pattern's name; an unknown name raises ``UnknownPatternName(KeyError)``.
 ``Mismatch``
-    Frozen dataclass: ``path``, ``clause`` (the JSON clause that failed, e.g.
+    Frozen dataclass: ``path`` (the field), ``clause`` (the JSON clause that failed, e.g.
     ``[{"prefix": "UnauthorizedAccess:"}]``), ``actual`` (the event's value there, or ``MISSING``),
     ``reason``; ``str()`` gives ``detail.type: value "Recon:EC2/Portscan" does not match [...]``.
     For ``$or`` it reports the alternative closest to matching.
 ``pattern_fields(pattern) -> set[tuple[str, ...]]``
-    The field paths a pattern tests (for generating EventBridge rules).
+    The fields a pattern tests (for generating EventBridge rules).
+
+A field path is EventBridge's dotted field name split at dots: ``("detail", "state", "status")`` is the
+field ``detail.state.status`` (``".".join(path)``), whichever way it is spelled.
 
 Semantics worth knowing:
 
-* Fields are tuple paths: a key ``"a.b"`` never matches nested ``a``/``b`` (EventBridge itself
-  joins keys with dots and would; this is a deliberate difference).
+* Keys are joined with dots, in patterns and in events, as EventBridge does: ``{"a.b": ...}`` and
+  ``{"a": {"b": ...}}`` are the same field, an event that has both spellings offers the values of both,
+  and when a pattern spells one field twice the later clause wins. Keys with leading, trailing or
+  consecutive dots just add empty steps, with event-ruler's two quirks (details in ``fieldnames.py``): an
+  event key that is exactly ``""`` is followed only when some field of the pattern has an empty step
+  before a non-empty one, and a pattern's outermost ``""`` key adds no dot (``{"": {"a": [1]}}`` tests
+  ``a``). Consequence: an event key holding dots can stand in for nested keys.
 * Matching is type-aware (``"5"`` is not ``5``; ``true`` is not ``1``); numbers compare numerically
   when exactly representable as doubles; a string that is an IP address literal matches other
   spellings of the same address; ``exists`` concerns leaf values only.

@@ -23,9 +23,10 @@ class CompiledPattern:
     def __init__(self, normalized: dict[str, Any], alternatives: tuple[Alternative, ...]) -> None:
         self._pattern = normalized
         self._alternatives = alternatives
-        self._collector = PathCollector(test.path for alternative in alternatives for test in alternative)
+        fields = (test.field for alternative in alternatives for test in alternative)
+        self._collector = PathCollector(fields, lazy=True)  # a PatternSet matches with its own
         slots = self._collector.slots
-        self._slots = tuple(tuple(slots[test.path] for test in alternative) for alternative in alternatives)
+        self._slots = tuple(tuple(slots[test.field] for test in alternative) for alternative in alternatives)
 
     @property
     def pattern(self) -> dict[str, Any]:
@@ -39,8 +40,8 @@ class CompiledPattern:
 
     @property
     def fields(self) -> frozenset[Path]:
-        """The field paths this pattern tests."""
-        return frozenset(self._collector.slots)
+        """The fields this pattern tests: dotted names split at dots, however the pattern spells them."""
+        return frozenset(field.path for field in self._collector.slots)
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Whether EventBridge would deliver ``event`` to a rule with this pattern."""
@@ -80,7 +81,11 @@ def compile_pattern(pattern: PatternSource | CompiledPattern) -> CompiledPattern
 
 
 def pattern_fields(pattern: PatternSource | CompiledPattern) -> set[Path]:
-    """The field paths (tuples of keys) a pattern tests, e.g. ``{("source",), ("detail", "type")}``."""
+    """The fields a pattern tests, e.g. ``{("source",), ("detail", "type")}``.
+
+    Each is EventBridge's dotted field name split at dots: ``{"detail": {"state.status": [...]}}`` tests
+    ``("detail", "state", "status")``, as ``{"detail": {"state": {"status": [...]}}}`` does.
+    """
     return set(compile_pattern(pattern).fields)
 
 

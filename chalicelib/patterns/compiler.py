@@ -3,6 +3,12 @@
 The checks and their order follow event-ruler's ``JsonRuleCompiler`` (what EventBridge runs), and the
 reasons are its messages. ``$or`` is expanded the same way: the fields met so far are copied into each
 branch, and a field met later is put into every branch, replacing a branch field of the same path.
+
+Fields are dotted names (see ``fieldnames``): ``{"a.b": [1]}`` and ``{"a": {"b": [1]}}`` are the same field,
+so when a pattern spells one field twice the clause met later in the document replaces the earlier one
+(event-ruler's ``rule.put``). For JSON text with duplicate keys, objects under the same key are merged first
+(see ``jsontext``), so "later" is the order of the normalized pattern, which is what gets installed as a rule.
+Errors name the path as written in the pattern (``("detail", "a.b")``); field tests carry the field's path.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.patterns.errors import InvalidPattern, Path
+from chalicelib.patterns.fieldnames import field_key, follows_empty_keys, pattern_field_path
 from chalicelib.patterns.jsontext import JsonObject
 from chalicelib.patterns.matchers import (
     AnythingBut,
@@ -61,9 +68,13 @@ _ABSENT = object()  # what {"exists": false} compiles to: not a value test
 
 
 class FieldTest:
-    """The clause on one field path: its value matchers, and whether absence satisfies it."""
+    """The clause on one field: its value matchers, and whether absence satisfies it.
 
-    __slots__ = ("absent_ok", "clause", "key", "matchers", "path", "ruler_key")
+    ``path`` is the field's dotted name split at dots; ``field`` is how the event walk finds it (set once
+    the whole pattern is known, since whether an empty event key is followed depends on all its fields).
+    """
+
+    __slots__ = ("absent_ok", "clause", "field", "key", "matchers", "path", "ruler_key")
 
     def __init__(self, path: Path, clause: list[Any], matchers: tuple[Matcher, ...], absent_ok: bool) -> None:
         self.path = path
@@ -72,6 +83,7 @@ class FieldTest:
         self.absent_ok = absent_ok
         self.key = (path, frozenset(m.key for m in matchers), absent_ok)
         self.ruler_key = ruler_order(path)
+        self.field = field_key(path, True)  # see compile_alternatives
 
     def accepts(self, leaf: Any) -> bool:
         return any(m.test(leaf) for m in self.matchers)
@@ -99,6 +111,10 @@ def compile_alternatives(pattern: Any) -> tuple[dict[str, Any], tuple[Alternativ
     normalized, branches = _object(pattern, (), False, 0, [{}])
     alternatives = tuple(tuple(sorted(branch.values(), key=_by_ruler_key)) for branch in branches)
     _check_wildcard_complexity(alternatives)
+    tests = [test for alternative in alternatives for test in alternative]
+    if any("" in test.path for test in tests) and not follows_empty_keys(test.path for test in tests):
+        for test in tests:
+            test.field = field_key(test.path, False)  # the event walk skips empty keys for these fields
     return normalized, alternatives
 
 
@@ -120,20 +136,20 @@ def _object(
     for key, value in obj.items():
         if not isinstance(key, str):
             raise InvalidPattern(path, f"Field names must be strings, not {type(key).__name__}")
-        field_path = (*path, key)
+        keys = (*path, key)
         if key == "$or":
             normalized[key], branches = _or(value, path, depth, branches)
         elif in_or and key in RESERVED_IN_OR:
-            raise InvalidPattern(field_path, f"{key} is Ruler reserved fieldName which cannot be used inside $or.")
+            raise InvalidPattern(keys, f"{key} is Ruler reserved fieldName which cannot be used inside $or.")
         elif isinstance(value, Mapping):
-            normalized[key], branches = _object(value, field_path, in_or, depth + 1, branches)
+            normalized[key], branches = _object(value, keys, in_or, depth + 1, branches)
         elif isinstance(value, list | tuple):
-            test = _field(value, field_path)
+            test = _field(value, keys)
             normalized[key] = test.clause
             for branch in branches:
-                branch[field_path] = test
+                branch[test.path] = test  # replaces an earlier clause on the field, however it was spelled
         else:
-            raise InvalidPattern(field_path, f'"{key}" must be an object or an array')
+            raise InvalidPattern(keys, f'"{key}" must be an object or an array')
     return normalized, branches
 
 
@@ -160,6 +176,7 @@ def _or(value: Any, path: Path, depth: int, branches: Branches) -> tuple[list[di
 
 
 def _field(values: list[Any] | tuple[Any, ...], path: Path) -> FieldTest:
+    """The test of the clause at ``path`` (the keys as written, which errors name)."""
     matchers: list[Matcher] = []
     clause: list[Any] = []
     absent_ok = False
@@ -177,7 +194,7 @@ def _field(values: list[Any] | tuple[Any, ...], path: Path) -> FieldTest:
     if not clause:
         raise InvalidPattern(path, "Empty arrays are not allowed")
     unique = tuple({m.key: m for m in matchers}.values())
-    return FieldTest(path, clause, unique, absent_ok)
+    return FieldTest(pattern_field_path(path), clause, unique, absent_ok)
 
 
 def _exact(value: Any, path: Path) -> Matcher:

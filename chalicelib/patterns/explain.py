@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.patterns.compiler import Alternative, FieldTest
-from chalicelib.patterns.errors import Path, format_path
+from chalicelib.patterns.errors import Path
 from chalicelib.patterns.evaluate import deepest_failure
+from chalicelib.patterns.fieldnames import format_field
 from chalicelib.patterns.values import Leaf
 
 _SHOWN_CHARS = 200
@@ -31,7 +32,9 @@ MISSING: Any = _Missing()
 class Mismatch:
     """The reason an event does not match: the field, the clause it failed and what the event holds there.
 
-    ``actual`` is the event's value at ``path`` (a list when the path crosses arrays), or ``MISSING``.
+    ``path`` is the field's dotted name split at dots (``("detail", "state", "status")`` however the pattern
+    spells it; ``str()`` shows ``detail.state.status``). ``actual`` is the event's value there (a list when
+    the path crosses arrays or the event spells the field several ways), or ``MISSING``.
     """
 
     path: Path
@@ -40,7 +43,7 @@ class Mismatch:
     reason: str
 
     def __str__(self) -> str:
-        return f"{format_path(self.path) or 'event'}: {self.reason}"
+        return f"{format_field(self.path) if self.path else 'event'}: {self.reason}"
 
 
 def show(value: Any) -> str:
@@ -88,7 +91,7 @@ def _satisfied_alone(test: FieldTest, values: list[Leaf]) -> bool:
 
 
 def _describe(test: FieldTest, values: list[Leaf], only_with_others: bool, event: Mapping[str, Any]) -> Mismatch:
-    raw = values_at(event, test.path)
+    raw = values_at(event, test.path, test.field.skips_empty_keys)
     actual = MISSING if not raw else raw[0] if len(raw) == 1 else raw
     clause = show(test.clause)
     found = show(values[0].value) if len(values) == 1 else show([leaf.value for leaf in values])
@@ -102,11 +105,10 @@ def _describe(test: FieldTest, values: list[Leaf], only_with_others: bool, event
         reason = f"holds {show(actual)}, not a value; {clause} only tests strings, numbers, booleans and null"
     elif not values:
         reason = f"field is missing; {clause} requires it"
-        dotted = [p for p in dotted_spellings(event, test.path) if p != test.path]
-        if dotted:
+        if test.field.skips_empty_keys and values_at(event, test.path):
             reason += (
-                f" (the event has {format_path(dotted[0])}: keys are not joined with dots, "
-                "write the pattern with the event's nesting)"
+                ' (the event has it only through an empty key "", which EventBridge does not follow '
+                "for this pattern: none of its fields has an empty step before a non-empty one)"
             )
     elif not test.matchers:
         reason = f"field is present ({noun} {found}) but {clause} requires it to be absent"
@@ -118,49 +120,31 @@ def _describe(test: FieldTest, values: list[Leaf], only_with_others: bool, event
 _MAX_VISITS = 10_000  # explanations look at no more of the event than this (and stop on cyclic lists)
 
 
-def values_at(event: Any, path: Path) -> list[Any]:
-    """The event's values at ``path``, descending through arrays of objects (each element in turn)."""
-    current = [event]
-    budget = _MAX_VISITS
-    for key in path:
-        following = []
-        for value in current:
-            todo = [value]
-            while todo and budget:
-                budget -= 1
-                item = todo.pop()
-                if isinstance(item, list | tuple):
-                    todo.extend(reversed(item))
-                elif isinstance(item, Mapping) and key in item:
-                    following.append(item[key])
-        current = following
-    return current
+def values_at(event: Any, path: Path, skip_empty_keys: bool = False) -> list[Any]:
+    """The event's values at the dotted field ``path``, however the event spells it (``{"a.b": 1}`` or
+    ``{"a": {"b": 1}}``), descending through arrays (each element in turn), in document order.
 
-
-def dotted_spellings(event: Any, path: Path, limit: int = 3) -> list[Path]:
-    """Key paths of ``event`` that spell the same dotted name as ``path`` (``a.b`` vs ``a``/``b``).
-
-    EventBridge treats them as the same field; Clampdown does not, so explanations point them out.
+    ``skip_empty_keys``: do not follow an event key ``""`` (see ``fieldnames``).
     """
-    target = ".".join(path)
-    found: list[Path] = []
-    todo: list[tuple[Any, str, Path]] = [(event, target, ())]
+    found: list[Any] = []
+    todo: list[tuple[Any, int]] = [(event, 0)]
     budget = _MAX_VISITS
-    while todo and len(found) < limit and budget:
+    while todo and budget:
         budget -= 1
-        value, rest, keys = todo.pop()
-        if isinstance(value, list | tuple):
-            todo.extend((item, rest, keys) for item in value)
-            continue
-        if not isinstance(value, Mapping):
-            continue
-        for key, item in value.items():
-            if not isinstance(key, str):
-                continue
-            if key == rest:
-                found.append((*keys, key))
-            elif rest.startswith(key + "."):
-                todo.append((item, rest[len(key) + 1 :], (*keys, key)))
+        value, depth = todo.pop()
+        if depth == len(path):
+            found.append(value)
+        elif isinstance(value, list | tuple):
+            todo.extend((item, depth) for item in reversed(value))
+        elif isinstance(value, Mapping):
+            following = []
+            for key, item in value.items():
+                if not isinstance(key, str) or (skip_empty_keys and key == ""):
+                    continue
+                steps = tuple(key.split("."))
+                if path[depth : depth + len(steps)] == steps:
+                    following.append((item, depth + len(steps)))
+            todo.extend(reversed(following))
     return found
 
 

@@ -1,10 +1,11 @@
 """Many patterns compiled into one index, so that matching an event does not loop over patterns.
 
-Every alternative (``$or`` expanded) of every pattern gets a bit. Per field path, a ``PathIndex`` maps
-a leaf of the event to the bits of the alternatives whose test on that path accepts it; a path the event
-lacks keeps the alternatives that do not test it or accept its absence. The AND over all paths leaves
-the alternatives whose every field is satisfied: the cost is a few hash lookups per path the patterns
-name, whatever the number of patterns.
+Every alternative (``$or`` expanded) of every pattern gets a bit. Per field path (a dotted name, however
+the patterns and the event spell it; see ``fieldnames``), a ``PathIndex`` maps a leaf of the event to the
+bits of the alternatives whose test on that path accepts it; a path the event lacks keeps the alternatives
+that do not test it or accept its absence. The AND over all paths leaves the alternatives whose every
+field is satisfied: the cost is a few hash lookups per path the patterns name, whatever the number of
+patterns.
 
 That is exact unless the event has an array of two or more elements on an alternative's paths: then
 fields must be matched in the same element (array consistency) and absence is judged per element, so
@@ -47,13 +48,13 @@ class PatternSet:
             for index, compiled in enumerate(self._compiled.values())
             for alternative in compiled.alternatives
         ]
-        self._collector = PathCollector(test.path for _, alternative in alternatives for test in alternative)
+        self._collector = PathCollector(test.field for _, alternative in alternatives for test in alternative)
         slots = self._collector.slots
         self._indexes = [PathIndex() for _ in slots]
         for bit, (index, alternative) in enumerate(alternatives):
             for test in alternative:
-                self._indexes[slots[test.path]].add(test, 1 << bit)
-            self._alternatives.append((index, alternative, tuple(slots[test.path] for test in alternative)))
+                self._indexes[slots[test.field]].add(test, 1 << bit)
+            self._alternatives.append((index, alternative, tuple(slots[test.field] for test in alternative)))
         self._everyone = (1 << len(alternatives)) - 1
         for path_index in self._indexes:
             path_index.freeze(self._everyone)

@@ -61,9 +61,7 @@ def event(relative: str) -> dict[str, Any]:
 
 
 def events(directory: str) -> dict[str, dict[str, Any]]:
-    return {
-        p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted((CORPUS / directory).glob("*.json"))
-    }
+    return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted((CORPUS / directory).glob("*.json"))}
 
 
 def _valid_patterns() -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """An independent, deliberately naive interpreter of EventBridge pattern semantics, for property tests.
 
-Written from the documented semantics (AWS docs, aws/event-ruler README and ``JsonRuleCompiler``),
-separately from ``chalicelib.patterns``: it flattens the *whole* event, expands ``$or`` into rules and
-tries every choice of leaves recursively. Slow on purpose; it only has to be obviously right.
-It takes patterns that are already valid.
+Written from the documented semantics (AWS docs, aws/event-ruler README, ``JsonRuleCompiler``, ``Event``
+and ``GenericMachine.isFieldStepUsed``), separately from ``chalicelib.patterns``: it flattens the *whole*
+event into dotted field names, expands ``$or`` into rules keyed by dotted names (a later spelling of a field
+replaces an earlier one) and tries every choice of leaves recursively. Slow on purpose; it only has to be
+obviously right. It takes patterns that are already valid.
 """
 
 from __future__ import annotations
@@ -21,20 +22,22 @@ _IPV6 = re.compile(r"[0-9a-fA-F:]*:[0-9a-fA-F:]*")
 def reference_matches(pattern: dict[str, Any], event: Any) -> bool:
     if not isinstance(event, dict):
         return False
-    leaves = list(_flatten(event, (), ()))
-    return any(_rule_matches(rule, leaves) for rule in _rules(pattern))
+    rules = _rules(pattern)
+    steps = {step for rule in rules for name in rule for step in _java_split(name)}
+    leaves = list(_flatten(event, [], (), steps))
+    return any(_rule_matches(rule, leaves) for rule in rules)
 
 
-# --- pattern -> rules (dict of path -> list of clause values), $or expanded ------------------------
+# --- pattern -> rules (dict of dotted name -> list of clause values), $or expanded -----------------
 
 
-def _rules(pattern: dict[str, Any]) -> list[dict[tuple[str, ...], list[Any]]]:
-    rules: list[dict[tuple[str, ...], list[Any]]] = [{}]
-    _walk(pattern, (), rules)
+def _rules(pattern: dict[str, Any]) -> list[dict[str, list[Any]]]:
+    rules: list[dict[str, list[Any]]] = [{}]
+    _walk(pattern, [], rules)
     return rules
 
 
-def _walk(obj: dict[str, Any], path: tuple[str, ...], rules: list[dict]) -> None:
+def _walk(obj: dict[str, Any], path: list[str], rules: list[dict]) -> None:
     for key, value in obj.items():
         if key == "$or":
             current = [dict(rule) for rule in rules]
@@ -44,36 +47,65 @@ def _walk(obj: dict[str, Any], path: tuple[str, ...], rules: list[dict]) -> None
                 _walk(branch, path, copies)
                 rules.extend(copies)
         elif isinstance(value, dict):
-            _walk(value, (*path, key), rules)
+            _walk(value, [*path, key], rules)
         else:
             for rule in rules:
-                rule[(*path, key)] = list(value)
+                rule[_extended_name(path, key)] = list(value)  # Java's Map.put: the later one wins
 
 
-# --- event -> leaves (path, value, array memberships) ----------------------------------------------
+def _extended_name(path: list[str], step: str) -> str:
+    """``Path.extendedName``: no separator after a path whose name is empty."""
+    base = ".".join(path)
+    if base:
+        base += "."
+    return base + step
+
+
+# --- event -> leaves (dotted name, value, array memberships) ---------------------------------------
+
+
+def _java_split(text: str) -> list[str]:
+    """Java's ``text.split("\\\\.")``: no match gives ``[text]``; trailing empty strings are removed."""
+    if "." not in text:
+        return [text]
+    parts = text.split(".")
+    while parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+def _step_used(key: str, steps: set[str]) -> bool:
+    """``GenericMachine.isFieldStepUsed``: the event walk skips keys for which this is false."""
+    if key in steps:
+        return True
+    if "." in key:
+        return all(part in steps for part in _java_split(key))
+    return False
+
 
 _counter = [0]
 
 
-def _flatten(value: Any, path: tuple[str, ...], membership: tuple[tuple[int, int], ...]):
+def _flatten(value: Any, path: list[str], membership: tuple[tuple[int, int], ...], steps: set[str]):
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _flatten(item, (*path, key), membership)
+            if _step_used(key, steps):
+                yield from _flatten(item, [*path, key], membership, steps)
     elif isinstance(value, list):
         _counter[0] += 1
         array = _counter[0]
         for index, item in enumerate(value):
-            yield from _flatten(item, path, (*membership, (array, index)))
+            yield from _flatten(item, path, (*membership, (array, index)), steps)
     else:
-        yield path, value, membership
+        yield ".".join(path), value, membership
 
 
 def _compatible(a: dict[int, int], membership: tuple[tuple[int, int], ...]) -> bool:
     return all(a.get(array, index) == index for array, index in membership)
 
 
-def _rule_matches(rule: dict[tuple[str, ...], list[Any]], leaves: list) -> bool:
-    order = sorted(rule, key=lambda p: (".".join(p).encode("utf-16-be", "surrogatepass"), p))
+def _rule_matches(rule: dict[str, list[Any]], leaves: list) -> bool:
+    order = sorted(rule, key=lambda name: name.encode("utf-16-be", "surrogatepass"))
 
     def attempt(i: int, chosen: dict[int, int]) -> bool:
         if i == len(order):

@@ -1,8 +1,9 @@
 """Hypothesis settings and generators of patterns and events over a small shared vocabulary.
 
 The vocabulary is small on purpose so that random patterns and random events often meet: keys collide,
-strings differ only by case, IPs are spelled two ways, numbers are equal as int and float, and arrays of
-objects exercise array consistency. ``HYPOTHESIS_PROFILE=fuzz`` runs many more examples.
+dotted keys and nesting spell the same fields (``a.b`` / ``a``+``b``, and keys with empty steps: ``""``,
+``a.``, ``.b``), strings differ only by case, IPs are spelled two ways, numbers are equal as int and float,
+and arrays of objects exercise array consistency. ``HYPOTHESIS_PROFILE=fuzz`` runs many more examples.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ _PROFILES = {
 }
 PROFILE = _PROFILES.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), _PROFILES["ci"])
 
-KEYS = ["a", "b", "c", "a.b", "detail"]
+KEYS = ["a", "b", "c", "a.b", "b.c", "detail", "", "a.", ".b"]
 STRINGS = [
     "", "x", "X", "xy", "xY", "yx", "init", "INIT-x", "post-init", "a*b", "a\\b", "*",
     "10.0.0.1", "10.0.0.255", "10.0.1.7", "2001:db8::1", "2001:0db8:0:0:0:0:0:1", "::ffff:a00:1",
@@ -98,9 +99,7 @@ def _objects(inner: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict
     return fields | with_or
 
 
-patterns = st.recursive(
-    st.dictionaries(st.sampled_from(KEYS), clauses, min_size=1, max_size=3), _objects, max_leaves=6
-)
+patterns = st.recursive(st.dictionaries(st.sampled_from(KEYS), clauses, min_size=1, max_size=3), _objects, max_leaves=6)
 
 # --- garbage --------------------------------------------------------------------------------------
 
@@ -157,7 +156,33 @@ def _satisfying(item: Any) -> list[Any]:
 def _event_for(draw: st.DrawFn, pattern: dict[str, Any]) -> dict[str, Any]:
     event: dict[str, Any] = {}
     _fill(draw, pattern, event)
-    return event
+    return _respell(draw, event)
+
+
+def _respell(draw: st.DrawFn, value: Any) -> Any:
+    """The same fields spelled another way, sometimes: ``{"a": {"b": 1}}`` <-> ``{"a.b": 1}``, or both."""
+    if isinstance(value, list):
+        return [_respell(draw, item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        item = _respell(draw, item)
+        how = draw(st.integers(0, 5))
+        if how == 0 and isinstance(item, dict) and item:  # hoist one inner key: {"a.b": ...}
+            inner = draw(st.sampled_from(sorted(item)))
+            out[f"{key}.{inner}"] = item.pop(inner)
+            if item or draw(st.booleans()):
+                out[key] = item
+        elif how == 1 and "." in key:  # nest a dotted key: {"a": {"b": ...}}, unless the event has "a"
+            head, tail = key.split(".", 1)
+            if head in value or head in out:
+                out[key] = item
+            else:
+                out[head] = {tail: item}
+        else:
+            out[key] = item
+    return out
 
 
 def _fill(draw: st.DrawFn, pattern: dict[str, Any], target: dict[str, Any]) -> None:

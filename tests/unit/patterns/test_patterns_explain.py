@@ -9,14 +9,10 @@ from chalicelib.patterns import MISSING, Mismatch, PatternSet, UnknownPatternNam
 from .corpus import event
 
 PORT_PROBE = "guardduty/gd_sumologic-docs_Recon-EC2-PortProbeUnprotectedPort.json"
-LOW_SEVERITY = (
-    "guardduty/gd_panther_low_Low-Sev-Finding_PrivilegeEscalation-IAMUser-AdministrativePermissions.json"
-)
+LOW_SEVERITY = "guardduty/gd_panther_low_Low-Sev-Finding_PrivilegeEscalation-IAMUser-AdministrativePermissions.json"
 PASCAL_CASE = "guardduty/gd_blu371ck_PascalCase-detail_Recon-EC2-Portscan.json"
 CREATE_BUCKET = "cloudtrail/ct_eb_c7n_CreateBucket_Root_event-cloud-trail-create-bucket.json"
-DELETE_PAB_FAILED = (
-    "cloudtrail/ct_raw_panther_DeleteBucketPublicAccessBlock_Public-Access-Block-Deletion-Failed.json"
-)
+DELETE_PAB_FAILED = "cloudtrail/ct_raw_panther_DeleteBucketPublicAccessBlock_Public-Access-Block-Deletion-Failed.json"
 MULTI_SELECT = "securityhub/sh_asr_Custom-Action_CIS_1-6-multi-select.json"
 
 UNAUTHORIZED_ACCESS = {"source": ["aws.guardduty"], "detail": {"type": [{"prefix": "UnauthorizedAccess:"}]}}
@@ -93,9 +89,7 @@ def test_or_reports_the_closest_alternative() -> None:
 
 def test_array_consistency_failure_is_explained() -> None:
     """Two Security Hub findings: MEDIUM/WARNING and INFORMATIONAL/PASSED. MEDIUM+PASSED is no finding."""
-    pattern = {
-        "detail": {"findings": {"Severity": {"Label": ["MEDIUM"]}, "Compliance": {"Status": ["PASSED"]}}}
-    }
+    pattern = {"detail": {"findings": {"Severity": {"Label": ["MEDIUM"]}, "Compliance": {"Status": ["PASSED"]}}}}
     compiled = compile_pattern(pattern)
     multi = event(MULTI_SELECT)
     assert not compiled.matches(multi)
@@ -104,9 +98,7 @@ def test_array_consistency_failure_is_explained() -> None:
     assert mismatch.path == ("detail", "findings", "Severity", "Label")
     assert "different array element" in mismatch.reason
     assert mismatch.actual == ["MEDIUM", "INFORMATIONAL"]
-    same_finding = {
-        "detail": {"findings": {"Severity": {"Label": ["MEDIUM"]}, "Compliance": {"Status": ["WARNING"]}}}
-    }
+    same_finding = {"detail": {"findings": {"Severity": {"Label": ["MEDIUM"]}, "Compliance": {"Status": ["WARNING"]}}}}
     assert compile_pattern(same_finding).matches(multi)
 
 
@@ -117,11 +109,34 @@ def test_object_where_a_value_is_expected() -> None:
     assert "not a value" in mismatch.reason
 
 
-def test_dotted_key_hint_points_at_the_nesting_to_write() -> None:
-    mismatch = compile_pattern({"detail": {"resource.resourceType": ["Instance"]}}).explain(event(PORT_PROBE))
+def test_dotted_pattern_key_is_reported_as_the_dotted_field() -> None:
+    """EventBridge joins keys with dots: the field is detail.resource.resourceType however it is spelled."""
+    probe = event(PORT_PROBE)
+    assert compile_pattern({"detail": {"resource.resourceType": ["Instance"]}}).explain(probe) is None
+    mismatch = compile_pattern({"detail.resource": {"resourceType": ["S3Bucket"]}}).explain(probe)
     assert mismatch is not None
-    assert mismatch.path == ("detail", "resource.resourceType")
-    assert "detail.resource.resourceType" in mismatch.reason
+    assert mismatch.path == ("detail", "resource", "resourceType")
+    assert (mismatch.clause, mismatch.actual) == (["S3Bucket"], "Instance")
+    assert str(mismatch) == 'detail.resource.resourceType: value "Instance" does not match ["S3Bucket"]'
+
+
+def test_values_of_both_spellings_are_shown() -> None:
+    probe = event(PORT_PROBE)
+    probe["detail"]["resource.resourceType"] = "AccessKey"
+    mismatch = compile_pattern({"detail": {"resource": {"resourceType": ["S3Bucket"]}}}).explain(probe)
+    assert mismatch is not None
+    assert mismatch.actual == ["Instance", "AccessKey"]  # document order
+    assert mismatch.reason == 'values ["Instance", "AccessKey"] do not match ["S3Bucket"]'
+
+
+def test_field_reached_only_through_an_empty_key_is_explained() -> None:
+    compiled = compile_pattern({"detail": {"a": {"": ["x"]}}})  # the field detail.a.
+    assert compiled.matches({"detail": {"a.": "x"}})
+    mismatch = compiled.explain({"detail": {"a": {"": "x"}}})
+    assert mismatch is not None
+    assert mismatch.path == ("detail", "a", "")
+    assert mismatch.actual is MISSING
+    assert str(mismatch).startswith('detail.a.: field is missing; ["x"] requires it (the event has it only through')
 
 
 def test_event_that_is_not_an_object() -> None:
@@ -141,9 +156,7 @@ def test_attacker_controlled_values_are_escaped_in_messages() -> None:
 
 
 def test_pattern_set_explain_by_name() -> None:
-    library = PatternSet(
-        {"unauthorized": UNAUTHORIZED_ACCESS, "any-guardduty": {"source": ["aws.guardduty"]}}
-    )
+    library = PatternSet({"unauthorized": UNAUTHORIZED_ACCESS, "any-guardduty": {"source": ["aws.guardduty"]}})
     probe = event(PORT_PROBE)
     assert library.match(probe) == ["any-guardduty"]
     assert library.explain("any-guardduty", probe) is None

@@ -1,4 +1,4 @@
-"""Matching semantics on real corpus events: types, numbers, IPs, arrays, exists, tuple paths."""
+"""Matching semantics on real corpus events: types, numbers, IPs, arrays, exists, dotted field names."""
 
 from __future__ import annotations
 
@@ -72,9 +72,7 @@ def test_exists_false_is_judged_per_array_element_after_the_fields_before_it() -
     del findings["detail"]["findings"][1]["Compliance"]
 
     def absent(label: str, field: str) -> bool:
-        pattern = {
-            "detail": {"findings": {"Severity": {"Label": [label]}, field: {"Status": [{"exists": False}]}}}
-        }
+        pattern = {"detail": {"findings": {"Severity": {"Label": [label]}, field: {"Status": [{"exists": False}]}}}}
         return compile_pattern(pattern).matches(findings)
 
     assert absent("INFORMATIONAL", "Workflow")
@@ -96,11 +94,20 @@ def test_exists_false_is_judged_per_array_element_after_the_fields_before_it() -
     assert index.match(findings) == ["Workflow"]
 
 
-def test_dotted_event_key_cannot_impersonate_a_nested_field() -> None:
+def test_dotted_event_key_counts_as_the_nested_field_like_eventbridge() -> None:
+    """EventBridge joins keys with dots, so an event key "userIdentity.type" is the field userIdentity.type
+    too: its value is offered next to the nested one (a pattern accepts the event if either matches)."""
     forged = event(CREATE_BUCKET)
+    assert forged["detail"]["userIdentity"]["type"] == "Root"
     forged["detail"]["userIdentity.type"] = "AssumedRole"
-    assert not compile_pattern({"detail": {"userIdentity": {"type": ["AssumedRole"]}}}).matches(forged)
-    assert compile_pattern({"detail": {"userIdentity.type": ["AssumedRole"]}}).matches(forged)
+    for pattern in (
+        {"detail": {"userIdentity": {"type": ["AssumedRole"]}}},
+        {"detail": {"userIdentity.type": ["AssumedRole"]}},
+        {"detail.userIdentity.type": ["Root"]},
+    ):
+        assert compile_pattern(pattern).matches(forged)
+    assert not compile_pattern({"detail": {"userIdentity": {"type": [{"exists": False}]}}}).matches(forged)
+    assert not compile_pattern({"detail": {"userIdentity": {"type": ["IAMUser"]}}}).matches(forged)
 
 
 def test_anything_but_needs_the_field_but_accepts_null() -> None:
@@ -133,15 +140,15 @@ def test_mapping_and_json_text_compile_to_the_same_pattern() -> None:
 def test_duplicate_objects_in_text_are_merged_like_event_ruler() -> None:
     text = '{"detail": {"type": [{"prefix": "Recon:"}]}, "detail": {"severity": [{"numeric": [">", 9]}]}}'
     compiled = compile_pattern(text)
-    assert compiled.pattern == {
-        "detail": {"type": [{"prefix": "Recon:"}], "severity": [{"numeric": [">", 9]}]}
-    }
+    assert compiled.pattern == {"detail": {"type": [{"prefix": "Recon:"}], "severity": [{"numeric": [">", 9]}]}}
     assert not compiled.matches(event(PORT_PROBE))
 
 
-def test_pattern_fields_are_tuple_paths() -> None:
+def test_pattern_fields_are_dotted_names_split_at_dots() -> None:
     pattern = {"source": ["aws.cloudtrail"], "detail": {"$or": [{"eventName": ["A"]}, {"a.b": ["B"]}]}}
-    assert pattern_fields(pattern) == {("source",), ("detail", "eventName"), ("detail", "a.b")}
+    assert pattern_fields(pattern) == {("source",), ("detail", "eventName"), ("detail", "a", "b")}
+    assert pattern_fields({"detail.a": {"b": ["B"]}, "detail": {"a.b": ["C"]}}) == {("detail", "a", "b")}
+    assert compile_pattern({"detail-type": ["x"], "a": {"": [1]}}).fields == {("detail-type",), ("a", "")}
 
 
 def test_pattern_set_returns_names_in_insertion_order_over_all_real_events() -> None:

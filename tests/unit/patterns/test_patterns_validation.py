@@ -127,10 +127,7 @@ def test_invalid_pattern_names_path_and_reason(pattern: object, path: tuple[str,
 def test_message_names_path_and_reason() -> None:
     with pytest.raises(InvalidPattern) as raised:
         compile_pattern({"detail": {"severity": [{"numeric": 7}]}})
-    assert (
-        str(raised.value)
-        == "Event pattern is not valid at detail.severity: Value of numeric must be an array."
-    )
+    assert str(raised.value) == "Event pattern is not valid at detail.severity: Value of numeric must be an array."
 
 
 def test_wildcard_complexity_limit_is_calibrated_on_aws_answers() -> None:
