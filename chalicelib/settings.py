@@ -79,6 +79,24 @@ class Settings:
     sns_topic_arn: str | None = None
     webhook_url_secret: str | None = None
     tracing: bool = False
+    #: The account the responder runs in (also read by wiring); on-demand requests name bare ids in it.
+    home_account: str | None = None
+    #: Slack Web API base URL and the prefix every ``response_url`` must start with (tests point both
+    #: at a fake Slack server).
+    slack_api_url: str = "https://slack.com/api/"
+    slack_response_url_prefix: str = "https://hooks.slack.com/"
+    #: Slack user id → AWS identity (IAM user name, role session name or principal ARN), for the
+    #: separation-of-duties check: with it on, nobody decides on an incident they are the actor of.
+    slack_identities: Mapping[str, str] = field(default_factory=dict)
+    separation_of_duties: bool = False
+    #: Notification delivery bounds: per-request timeout, retries of 429/5xx/connection errors, and the
+    #: longest Retry-After honoured (a longer one fails fast instead of holding the Lambda).
+    notify_timeout_s: float = 3.0
+    notify_retries: int = 2
+    notify_max_wait_s: float = 5.0
+    #: How long secrets and Slack user-group memberships are cached per Lambda instance.
+    secrets_cache_s: int = 300
+    usergroup_cache_s: int = 300
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -98,8 +116,16 @@ class Settings:
         try:
             window = int(get("BLAST_RADIUS_WINDOW_S") or 3600)
             ttl = int(get("APPROVAL_TTL_S") or 24 * 3600)
+            secrets_cache = int(get("SECRETS_CACHE_S") or 300)
+            usergroup_cache = int(get("USERGROUP_CACHE_S") or 300)
+            notify_retries = int(get("NOTIFY_RETRIES") or 2)
+            notify_timeout = float(get("NOTIFY_TIMEOUT_S") or 3.0)
+            notify_max_wait = float(get("NOTIFY_MAX_WAIT_S") or 5.0)
         except ValueError as exc:
             raise SettingsError(f"a {PREFIX}*_S setting is not a whole number of seconds: {exc}") from None
+        identities = _json("SLACK_IDENTITIES", get("SLACK_IDENTITIES"), {})
+        if not isinstance(identities, dict) or not all(isinstance(v, str) for v in identities.values()):
+            raise SettingsError(f"{PREFIX}SLACK_IDENTITIES must map Slack user ids to AWS identities (strings)")
         return cls(
             stage=get("STAGE") or "dev",
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
@@ -126,6 +152,16 @@ class Settings:
             sns_topic_arn=get("SNS_TOPIC_ARN"),
             webhook_url_secret=get("WEBHOOK_URL_SECRET"),
             tracing=_bool(get("TRACING"), False),
+            home_account=get("HOME_ACCOUNT"),
+            slack_api_url=get("SLACK_API_URL") or "https://slack.com/api/",
+            slack_response_url_prefix=get("SLACK_RESPONSE_URL_PREFIX") or "https://hooks.slack.com/",
+            slack_identities=identities,
+            separation_of_duties=_bool(get("SEPARATION_OF_DUTIES"), False),
+            notify_timeout_s=notify_timeout,
+            notify_retries=notify_retries,
+            notify_max_wait_s=notify_max_wait,
+            secrets_cache_s=secrets_cache,
+            usergroup_cache_s=usergroup_cache,
         )
 
     def blast_limit(self, kind: str) -> int:
