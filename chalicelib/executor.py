@@ -9,6 +9,8 @@ the change but before the record finds the stored result on its next delivery.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -17,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.actions import REGISTRY, Action, ActionContext, Status
-from chalicelib.actions.base import AwsProvider, EvidenceStore
+from chalicelib.actions.base import INLINE_STATE_LIMIT, TRANSIENT_ERROR_CODES, AwsProvider, EvidenceStore
 from chalicelib.findings.model import Finding, Resource
 from chalicelib.guardrails import Guardrails
 from chalicelib.incidents import Approval, Incident, IncidentStore, LogEntry, StepRecord
@@ -26,14 +28,7 @@ from chalicelib.settings import Settings
 from chalicelib.telemetry import CountingTelemetry, Telemetry
 
 #: AWS error codes worth another delivery (after botocore's own retries ran out).
-RETRYABLE_CODES = frozenset(
-    {
-        "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-        "RequestThrottled", "SlowDown", "ServiceUnavailable", "InternalError", "InternalFailure",
-        "RequestTimeout", "RequestTimeoutException", "EndpointConnectionError", "ConnectTimeoutError",
-        "ReadTimeoutError", "ConnectionClosedError", "ProvisionedThroughputExceededException",
-    }
-)  # fmt: skip
+RETRYABLE_CODES = TRANSIENT_ERROR_CODES
 
 
 class RetryableStepError(RuntimeError):
@@ -264,25 +259,54 @@ class StepRunner:
         ctx = self.context(incident, finding, record.playbook)
         started = time.perf_counter()
 
+        # An earlier attempt that did not finish (it failed and is retried, or it was killed after it read
+        # the resource): its before-state is the resource before containment began, and its start time
+        # keeps time-based parameters (a session cut-off, names) the same, so the change is not made again.
         earlier = record.result or {}
+        interrupted = earlier.get("status") in ("failed", "running") and earlier.get("before") is not None
+        resumed = earlier if interrupted else None
+        if resumed is not None and resumed.get("started_at"):
+            ctx.now = datetime.fromisoformat(str(resumed["started_at"]).replace("Z", "+00:00"))
+        started_at = iso(ctx.now)
+
+        def remember(before: Mapping[str, Any]) -> None:
+            # Recorded before the first change: a run killed after it (a Lambda timeout) loses nothing.
+            if resumed is None:
+                record.result = {"status": "running", "started_at": started_at, "before": self._durable(record, before)}
+                self.store.put_step(record)
+
+        ctx.on_before = remember
 
         def apply() -> dict[str, Any]:
             result = action.apply(ctx, target)
             if result.status == Status.FAILED and result.error_code in RETRYABLE_CODES:
                 # Keep what this attempt saw and changed on the record: the redelivery continues from it.
-                record.result = result.to_dict() if earlier.get("status") != "failed" else earlier
+                record.result = resumed or {**result.to_dict(), "started_at": started_at}
                 self.store.put_step(record)
                 raise RetryableStepError(f"{action.name}: {result.error_code}: {result.reason}")
             return result.to_dict()
 
         outcome = self.idempotency.run(record.key, apply) if self.idempotency else apply()
         self.telemetry.timing("StepSeconds", time.perf_counter() - started)
-        if earlier.get("status") == "failed" and earlier.get("before") is not None:
-            # A re-run after a partial failure starts from a half-changed resource: rollback must
-            # restore what the resource was before the first attempt.
-            outcome = {**outcome, "before": earlier["before"], "before_this_attempt": outcome.get("before")}
+        if resumed is not None:
+            # A re-run starts from a half-changed resource: rollback must restore what the resource was
+            # before the first attempt, and a change the earlier attempt made is this step's change.
+            outcome = {**outcome, "before": resumed["before"], "before_this_attempt": outcome.get("before")}
+            if outcome["status"] == Status.ALREADY_CONTAINED:
+                outcome.update(status=str(Status.CONTAINED), reason="contained by an earlier attempt of this step")
         record.result = outcome
         return self._finish(incident, record, str(outcome["status"]), outcome.get("reason"))
+
+    def _durable(self, record: StepRecord, before: Mapping[str, Any]) -> dict[str, Any]:
+        """The before-state as the step record can hold it (a large one goes to the evidence bucket)."""
+        body = json.dumps(before, default=str, sort_keys=True).encode()
+        if self.evidence is None or len(body) <= INLINE_STATE_LIMIT:
+            return dict(before)
+        digest = hashlib.sha256(record.key.encode()).hexdigest()[:16]
+        ref = self.evidence.put(
+            f"incidents/{record.incident_id}/{record.action}/{digest}/before-first-attempt.json", body
+        )
+        return {"evidence_key": ref, "bytes": len(body)}
 
     # -- rollback ---------------------------------------------------------------------------
     def rollback_step(self, incident: Incident, record: StepRecord, *, dry_run: bool = False) -> dict[str, Any]:

@@ -37,6 +37,17 @@ def _role_name_of(arn: str) -> str | None:
     return rest.split("/", 1)[0] if rest else None
 
 
+def _names_own(pattern: str, account: str | None, resource: str) -> bool:
+    """Does an ARN glob (``arn:aws:iam::123456789012:role/clampdown-*``) name ``resource`` (``role/NAME``)
+    in ``account``? Findings often name a resource without its ARN; an unknown account matches (when in
+    doubt, the responder is protected)."""
+    parts = pattern.split(":", 5)
+    if len(parts) != 6:
+        return False
+    account_glob, resource_glob = parts[4], parts[5]
+    return (account is None or fnmatchcase(account, account_glob or "*")) and fnmatchcase(resource, resource_glob)
+
+
 def _is_principal(resource: Resource, pattern: str) -> bool:
     """Does an allow-list entry (an ARN glob) name this principal, or the owner of this key?"""
     if resource.kind not in ("iam-role", "iam-user", "access-key"):
@@ -87,17 +98,22 @@ class Guardrails:
 
     def _is_self(self, resource: Resource) -> str | None:
         names = _names(resource)
+        arn_parts = (resource.arn or "").split(":", 5)
+        account = resource.account or (arn_parts[4] if len(arn_parts) == 6 and arn_parts[4] else None)
         if resource.kind in ("iam-role", "access-key"):
-            role_names = {resource.name} if resource.kind == "iam-role" else set()
+            role_names = {resource.name} if resource.kind == "iam-role" and resource.name else set()
             role_names |= {n for n in (_role_name_of(v) for v in names) if n}
             if role_names & set(self.own_role_names):
                 return "it is the responder's own role"
-            if any(fnmatchcase(v, p) for v in names for p in self.own_role_arns):
+            if any(fnmatchcase(v, p) for v in names for p in self.own_role_arns) or any(
+                _names_own(p, account, f"role/{n}") for p in self.own_role_arns for n in role_names
+            ):
                 return "it is the responder's own role"
-        if resource.kind == "lambda-function":
-            own = [a.split(":function:")[-1].split(":")[0] for a in self.own_function_arns]
-            if any(fnmatchcase(v, p) for v in names for p in self.own_function_arns) or resource.name in own:
-                return "it is the responder's own function"
+        own_function = any(fnmatchcase(v, p) for v in names for p in self.own_function_arns) or (
+            resource.name and any(_names_own(p, account, f"function:{resource.name}") for p in self.own_function_arns)
+        )
+        if resource.kind == "lambda-function" and own_function:
+            return "it is the responder's own function"
         return None
 
     def protection(self, resource: Resource) -> str | None:

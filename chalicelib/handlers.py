@@ -18,9 +18,15 @@ NAMESPACE = "Clampdown"
 
 @cache
 def logger() -> Any:
+    from functools import partial
+
     from aws_lambda_powertools import Logger
 
-    return Logger(service=SERVICE)
+    # ASCII only (Powertools' default keeps non-ASCII as is): attacker-controlled text from findings
+    # (newlines, terminal escapes, U+2028, U+0085, bidi overrides) stays a JSON escape, so a log line
+    # is always one line, and no reader of the logs can be made to see a forged one.
+    serializer = partial(json.dumps, default=str, separators=(",", ":"), ensure_ascii=True)
+    return Logger(service=SERVICE, json_serializer=serializer)
 
 
 @cache
@@ -55,12 +61,28 @@ class PowertoolsTelemetry:
         logger().info(message, extra=fields)
 
 
+def parse_body(body: str) -> dict[str, Any]:
+    """A message body as a JSON object; ``ValueError`` saying why for anything else (not JSON, not an
+    object, nested too deeply for the interpreter's stack). Lone surrogates are replaced before anything
+    reads the event (``chalicelib.findings.surrogates``): an attacker's ``"\\ud800"`` would otherwise
+    make every call carrying it fail, and the finding would never be contained."""
+    from chalicelib.findings.surrogates import may_hold_surrogates, replace_surrogates
+
+    try:
+        message = json.loads(body)
+    except RecursionError:
+        raise ValueError("the message body is JSON nested too deeply") from None
+    if not isinstance(message, dict):
+        raise ValueError(f"the message body is JSON {type(message).__name__}, not an object")
+    if may_hold_surrogates(body):
+        replace_surrogates(message)
+    return message
+
+
 def _handle_record(record: Any) -> None:
     logger().remove_keys(["correlation_id"])
     try:
-        message = json.loads(record.body)
-        if not isinstance(message, dict):
-            raise ValueError(f"the message body is JSON {type(message).__name__}, not an object")
+        message = parse_body(record.body)
         report = wiring.responder(PowertoolsTelemetry()).handle(message)
     except Exception as exc:
         # The message stays on the queue (then the DLQ); the log says exactly why.
@@ -95,7 +117,7 @@ def handle_sqs(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ):
         responder.runner.idempotency.register_lambda_context(context)
     try:
-        response: dict[str, Any] = process_partial_response(
+        response = process_partial_response(
             event=event,
             record_handler=_handle_record,
             processor=BatchProcessor(event_type=EventType.SQS),
@@ -104,4 +126,4 @@ def handle_sqs(event: dict[str, Any], context: Any) -> dict[str, Any]:
     finally:
         if PowertoolsTelemetry().enabled:
             metrics().flush_metrics()
-    return response
+    return dict(response)

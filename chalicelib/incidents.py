@@ -25,6 +25,8 @@ from typing import Any
 from chalicelib.findings.model import Finding
 
 INDEX_NAME = "by-time"
+#: What ``save_incident`` writes besides the status (the rest of an incident is set when it opens).
+MUTABLE_FIELDS = ("notes", "suppressed", "notification", "settled")
 TERMINAL_STEP_STATES = frozenset(
     {"contained", "already-contained", "done", "skipped", "failed", "dry-run", "denied", "expired", "rolled-back"}
 )
@@ -60,6 +62,9 @@ class Incident:
     suppressed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     notification: dict[str, Any] = field(default_factory=dict)
+    #: Keys of the steps that need nothing more (finished, or waiting for a human) when the incident was
+    #: last concluded: a redelivery whose planned steps are all here reads no step records.
+    settled: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -239,7 +244,7 @@ class MemoryIncidentStore(IncidentStore):
     def save_incident(self, incident: Incident) -> None:
         with self._lock:
             current = self.incidents[incident.id]
-            for name in ("status", "notes", "suppressed", "notification"):
+            for name in ("status", *MUTABLE_FIELDS):
                 setattr(current, name, json.loads(json.dumps(getattr(incident, name))))
 
     def list_incidents(self, limit: int = 50) -> list[Incident]:
@@ -361,7 +366,7 @@ class DynamoIncidentStore(IncidentStore):
         return self._incident(item) if item else None
 
     def save_incident(self, incident: Incident) -> None:
-        mutable = {name: getattr(incident, name) for name in ("notes", "suppressed", "notification")}
+        mutable = {name: getattr(incident, name) for name in MUTABLE_FIELDS}
         self.client.update_item(
             TableName=self.table,
             Key={"pk": {"S": f"INC#{incident.id}"}, "sk": {"S": "META"}},

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.actions import REGISTRY, ActionContext, ActionPlan
+from chalicelib.actions.base import ActionError
 from chalicelib.findings import Finding, Resource, canonical_event, normalize
 from chalicelib.playbooks.library import Library
 from chalicelib.playbooks.model import FINDING_TARGET, Playbook, Step
@@ -188,9 +189,15 @@ def plan_playbook(
                 continue
             action = REGISTRY[step.action](params)
             ctx = ActionContext(finding=finding, playbook=playbook.name, incident_id=incident_id, now=now)
-            plan.steps.append(
-                PlannedStep(playbook.name, step, target, params, mode, key, plan=action.plan(ctx, target))
-            )
+            try:
+                action_plan = action.plan(ctx, target)
+            except ActionError as exc:
+                # This target cannot be acted on (e.g. an id of the wrong shape): this step is skipped,
+                # the rest of the plan and the other findings of the event are not.
+                reason = f"cannot plan: {exc.code}: {str(exc)[:300]}"
+                plan.steps.append(PlannedStep(playbook.name, step, target, params, mode, key, skipped=reason))
+                continue
+            plan.steps.append(PlannedStep(playbook.name, step, target, params, mode, key, plan=action_plan))
     return plan
 
 

@@ -23,6 +23,7 @@ from chalicelib.playbooks.library import Library
 from chalicelib.telemetry import CountingTelemetry, Telemetry
 
 COMMAND_KEY = "clampdown-command"
+CANARY = "canary"
 TRUNCATION_NOTE = "the Security Hub (ASFF) copy of this attack sequence may be truncated: it keeps at most 10 actors"
 APPROVAL_DECIDED = "approval-decided"
 
@@ -57,6 +58,14 @@ def derive_status(steps: list[StepRecord]) -> str:
     return "open"
 
 
+def canary_key(canary_id: str) -> str:
+    return f"canary-{canary_id}"
+
+
+def canary_command(canary_id: str) -> dict[str, str]:
+    return {COMMAND_KEY: CANARY, "id": canary_id}
+
+
 def approval_command(incident_id: str, approval_id: str) -> dict[str, str]:
     return {COMMAND_KEY: APPROVAL_DECIDED, "incident_id": incident_id, "approval_id": approval_id}
 
@@ -74,6 +83,8 @@ class Responder:
     def handle(self, message: Mapping[str, Any]) -> EventReport:
         if message.get(COMMAND_KEY) == APPROVAL_DECIDED:
             return self.handle_decision(str(message.get("incident_id")), str(message.get("approval_id")))
+        if message.get(COMMAND_KEY) == CANARY:
+            return self.handle_canary(str(message.get("id"))[:64])
         refusal = self.intake.check_envelope(message)
         if refusal:
             return self._refuse(refusal.reason, refusal.metric, message)
@@ -95,6 +106,8 @@ class Responder:
             self.telemetry.count("FindingsMatched")
             incident, created = self._open_incident(finding, plans)
             report.incidents.append(incident.id)
+            if not created and {s.key for p in plans for s in p.steps} <= set(incident.settled):
+                continue  # a redelivery: every planned step is done or awaits a human; counted, nothing to read
             known = {} if created else {s.key: s for s in self.store.list_steps(incident.id)}
             before = {key: record.status for key, record in known.items()}
             for plan in plans:
@@ -132,6 +145,7 @@ class Responder:
     def _conclude(self, incident: Incident, steps: list[StepRecord], finding: Finding | None = None) -> None:
         """Derive the incident's status from its steps, notify, and save it (only when something changed)."""
         incident.status = derive_status(steps)
+        incident.settled = sorted(s.key for s in steps if s.terminal or s.status == "pending-approval")
         if finding is not None and incident.status == "contained":
             self._time_to_containment(finding)
         self._notify(incident, steps)
@@ -164,6 +178,15 @@ class Responder:
         except Exception as exc:  # noqa: BLE001 - an alert that fails never blocks containment
             self.telemetry.count("NotificationsFailed")
             incident.notes.append(f"notification failed: {type(exc).__name__}: {str(exc)[:300]}")
+
+    def handle_canary(self, canary_id: str) -> EventReport:
+        """``clampdown doctor``'s end-to-end probe: record that the message reached the responder.
+
+        It only writes one timeline entry under its own key, so a forged canary can do nothing else.
+        """
+        self.store.log(canary_key(canary_id), LogEntry(iso(self.clock()), CANARY, "canary received"))
+        self.telemetry.count("CanariesReceived")
+        return EventReport()
 
     def handle_decision(self, incident_id: str, approval_id: str) -> EventReport:
         """Carry out an approval decided in Slack or the CLI (the decision is read from the store)."""

@@ -30,7 +30,7 @@ class CountingTelemetry:
 
     def count(self, name: str, value: float = 1) -> None:
         with self._lock:
-            self.counts[name] += value
+            self.counts[name] += int(value)  # counts are whole numbers (the metric unit is Count)
 
     def timing(self, name: str, seconds: float) -> None:
         with self._lock:

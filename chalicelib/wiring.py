@@ -39,14 +39,20 @@ def load_bundled_library(path: Path | None = None) -> Library:
     return Library.from_bundle(document)
 
 
-def guardrails_for(settings: Settings) -> Guardrails:
-    """Configured guardrails plus the responder's own identities, which are never targets."""
+def guardrails_for(settings: Settings, home_account: str | None = None) -> Guardrails:
+    """Configured guardrails plus the responder's own identities, which are never targets.
+
+    Its roles (``clampdown-*``) and function exist in the home account only: scoped to it, so that a
+    role or function an attacker names ``clampdown-...`` in a member account is neither protected
+    from containment nor taken for the responder's own API calls. Without a known home account, any.
+    """
+    home = home_account or os.environ.get("CLAMPDOWN_HOME_ACCOUNT") or "*"
     configured = dict(settings.guardrails)
     own_roles = [*list(configured.get("own_role_names", ())), settings.member_role_name]
-    own_role_arns = [*list(configured.get("own_role_arns", ())), "arn:aws:iam::*:role/clampdown-*"]
+    own_role_arns = [*list(configured.get("own_role_arns", ())), f"arn:aws:iam::{home}:role/clampdown-*"]
     function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
     own_functions = list(configured.get("own_function_arns", ())) + (
-        [f"arn:aws:lambda:*:*:function:{function}"] if function else []
+        [f"arn:aws:lambda:*:{home}:function:{function}"] if function else []
     )
     configured.update(own_role_names=own_roles, own_role_arns=own_role_arns, own_function_arns=own_functions)
     return Guardrails.from_settings(configured)
@@ -84,7 +90,7 @@ def build_runner(settings: Settings, *, session: Any = None, telemetry: Any = No
         settings=settings,
         store=store,
         aws=clients,
-        guardrails=guardrails_for(settings),
+        guardrails=guardrails_for(settings, clients.home()),
         kill_switch=KillSwitch(
             settings.kill_switch_parameter, ssm=lambda: clients.client("ssm", account=None, region=settings.region)
         ),

@@ -43,6 +43,19 @@ def iam_action(service: str, operation: str) -> str:
     return IAM_ACTION_OF_OPERATION.get((service, operation)) or f"{IAM_PREFIX.get(service, service)}:{operation}"
 
 
+#: AWS error codes of failures that may pass (throttling, timeouts, server errors: IAM says ServiceFailure,
+#: Lambda ServiceException, EC2 Unavailable, DynamoDB InternalServerError).
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+        "RequestThrottled", "SlowDown", "ServiceUnavailable", "InternalError", "InternalFailure",
+        "RequestTimeout", "RequestTimeoutException", "EndpointConnectionError", "ConnectTimeoutError",
+        "ReadTimeoutError", "ConnectionClosedError", "ProvisionedThroughputExceededException",
+        "ServiceFailure", "ServiceException", "InternalServerError", "ServiceUnavailableException", "Unavailable",
+        "EC2ThrottledException", "PriorRequestNotComplete", "BandwidthLimitExceeded",
+    }
+)  # fmt: skip
+
 #: Before-states larger than this go to the evidence bucket instead of the incident record.
 INLINE_STATE_LIMIT = 32 * 1024
 
@@ -121,7 +134,7 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class PlannedResponse(dict):  # type: ignore[type-arg]
+class PlannedResponse(dict[str, Any]):
     """Stands in for a response while planning offline: ``r["GroupId"]`` names where it comes from."""
 
     def __init__(self, call: ApiCall) -> None:
@@ -131,7 +144,7 @@ class PlannedResponse(dict):  # type: ignore[type-arg]
     def __missing__(self, key: str) -> str:
         return f"<{self.call.operation}.{key}>"
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return self[key]
 
 
@@ -186,6 +199,10 @@ class ActionContext:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: Called with each ApiCall made (metrics, audit, cost counting).
     on_call: Callable[[ApiCall], None] | None = None
+    #: Called with the before-state once it is read and before the first change; an exception from it
+    #: stops the apply with nothing changed (the executor records the state here so that a run killed
+    #: after the change still knows what the resource was).
+    on_before: Callable[[Mapping[str, Any]], None] | None = None
 
     @property
     def offline(self) -> bool:
@@ -371,9 +388,15 @@ class Action:
         before: dict[str, Any] | None = None
         try:
             before = self.read_state(ctx, target)
-            if self.is_contained(before, ctx, target):
-                return ActionResult(self.name, Status.ALREADY_CONTAINED, target, before=before, after=before)
-            _drive(self.contain(ctx, target, before), lambda call: ctx.call(call, target), made)
+            contained = self.is_contained(before, ctx, target)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a precise result, never a crash
+            return self._failed(ctx, target, before, made, exc)
+        if contained:
+            return ActionResult(self.name, Status.ALREADY_CONTAINED, target, before=before, after=before)
+        if ctx.on_before is not None:
+            ctx.on_before(before)  # not caught: a before-state that cannot be recorded means no change
+        try:
+            self._contain(ctx, target, before, made)
             after = self.read_state(ctx, target)
             if self.changes_aws and not self.is_contained(after, ctx, target):
                 raise ActionError(
@@ -389,18 +412,43 @@ class Action:
                 output=self.output(ctx, target),
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes a precise result, never a crash
-            code, message = aws_error(exc)
-            return ActionResult(
-                self.name,
-                Status.FAILED,
-                target,
-                before=before,
-                calls_made=made,
-                error_code=code,
-                reason=message,
-                undo=self._undo_steps(ctx, target, before, made),
-            )
+            return self._failed(ctx, target, before, made, exc)
         return self._offload_large_state(ctx, result)
+
+    def _contain(
+        self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any], made: list[ApiCall]
+    ) -> None:
+        """Make the containment calls. A call that botocore retried may fail *because* its first attempt
+        succeeded and only the response was lost (a timeout): the login profile is already gone, the group
+        already exists. Then the calls are planned once more, from the state as it is now."""
+        try:
+            _drive(self.contain(ctx, target, before), lambda call: ctx.call(call, target), made)
+        except Exception as exc:
+            if not _retried(exc) or error_code(exc) in TRANSIENT_ERROR_CODES:
+                raise
+            current = self.read_state(ctx, target)
+            if not self.is_contained(current, ctx, target):
+                _drive(self.contain(ctx, target, current), lambda call: ctx.call(call, target), made)
+
+    def _failed(
+        self,
+        ctx: ActionContext,
+        target: Resource | None,
+        before: Mapping[str, Any] | None,
+        made: list[ApiCall],
+        exc: Exception,
+    ) -> ActionResult:
+        code, message = aws_error(exc)
+        return ActionResult(
+            self.name,
+            Status.FAILED,
+            target,
+            before=before,
+            calls_made=made,
+            error_code=code,
+            reason=message,
+            undo=self._undo_steps(ctx, target, before, made),
+        )
 
     def plan_rollback(self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any]) -> ActionPlan:
         before = self._load_state(ctx, before)
@@ -470,6 +518,13 @@ class Action:
             loaded: Mapping[str, Any] = json.loads(ctx.evidence.get(str(ref)))
             return loaded
         return before
+
+
+def _retried(exc: BaseException) -> bool:
+    """Did botocore send this failed call more than once (so an earlier attempt may have succeeded)?"""
+    response = getattr(exc, "response", None)
+    metadata = response.get("ResponseMetadata") if isinstance(response, Mapping) else None
+    return isinstance(metadata, Mapping) and int(metadata.get("RetryAttempts") or 0) > 0
 
 
 def _safe_key(text: str) -> str:

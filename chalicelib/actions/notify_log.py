@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from chalicelib.actions.base import Action, ActionContext, ActionPlan, ActionResult, Status
 from chalicelib.actions.registry import register
@@ -22,7 +22,7 @@ class NotifyLog(Action):
     summary = "Write the finding and a message to the responder's log."
     changes_aws = False
     reversible = False
-    schema: Mapping[str, Any] = {
+    schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {

@@ -65,8 +65,14 @@ def _validator_class() -> Any:
     return Draft202012Validator
 
 
-def _schema_errors(schema: Mapping[str, Any], instance: Any) -> Iterator[tuple[DocPath, str]]:
-    """(path, message) of each schema violation, with the most specific cause for oneOf/anyOf."""
+def _schema_errors(
+    schema: Mapping[str, Any], instance: Any, *, templates: bool = False
+) -> Iterator[tuple[DocPath, str]]:
+    """(path, message) of each schema violation, with the most specific cause for oneOf/anyOf.
+
+    With ``templates`` (step parameters, the only place they are allowed), a templated value is not
+    an error: it is checked when it is resolved, at plan time.
+    """
     from jsonschema.exceptions import best_match
 
     validator = _validator_class()(schema)
@@ -74,8 +80,8 @@ def _schema_errors(schema: Mapping[str, Any], instance: Any) -> Iterator[tuple[D
         if error.context:
             error = best_match(error.context) or error
         path: DocPath = tuple(error.absolute_path)
-        if has_template(error.instance):
-            continue  # a templated value is checked when it is resolved, at plan time
+        if templates and has_template(error.instance):
+            continue
         if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
             allowed = set(error.schema.get("properties", {}))
             for key in error.instance:
@@ -140,7 +146,7 @@ class _DocumentChecker:
             self.add((*path, "action"), f"unknown action {step['action']!r} (known: {', '.join(sorted(REGISTRY))})")
             return
         params = step.get("params") or {}
-        for sub, message in _schema_errors(action.schema, params):
+        for sub, message in _schema_errors(action.schema, params, templates=True):
             self.add((*path, "params", *sub), message)
         for sub, message in check_templates(params):
             self.add((*path, "params", *sub), message)

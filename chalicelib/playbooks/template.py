@@ -143,6 +143,10 @@ def _parse_path(text: str, expression: str) -> tuple[str, tuple[str | int, ...]]
     return root, tuple(steps)
 
 
+#: How many arguments each filter takes (at most).
+_ARITY = {"default": 1, "join": 1, "lower": 0, "upper": 0, "json": 0, "first": 0, "length": 0}
+
+
 def _parse_filter(text: str, expression: str) -> tuple[str, tuple[Any, ...]]:
     match = _FILTER.match(text)
     known = sorted({*_FILTERS, "default"})
@@ -154,11 +158,15 @@ def _parse_filter(text: str, expression: str) -> tuple[str, tuple[Any, ...]]:
         try:
             # Arguments are JSON literals, never expressions.
             parsed = json.loads(f"[{raw_args}]")
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise TemplateError(
                 f'{{{{ {expression} }}}}: filter {name} takes JSON literals, e.g. default("n/a")'
             ) from None
         args = tuple(parsed)
+    if len(args) > _ARITY[name]:
+        most = _ARITY[name]
+        takes = "no arguments" if most == 0 else f"at most {most} argument{'s' if most > 1 else ''}"
+        raise TemplateError(f"{{{{ {expression} }}}}: filter {name} takes {takes}, got {len(args)}")
     return name, args
 
 

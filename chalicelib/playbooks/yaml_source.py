@@ -70,11 +70,11 @@ class SourceDocument:
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    def compose_node(self, parent: Node | None, index: int) -> Node:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.MarkedYAMLError(None, None, "anchors and aliases are not allowed in playbooks", event.start_mark)
-        return super().compose_node(parent, index)  # type: ignore[arg-type,no-any-return]
+        return super().compose_node(parent, index)
 
 
 class _Builder:
@@ -122,7 +122,11 @@ def load_yaml_text(text: str, file: str = "<string>") -> SourceDocument:
     """Load one YAML document from text, recording the line of every path."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise SourceError(file, None, (), f"file is larger than {MAX_FILE_BYTES // 1024} KiB")
-    loader = _NoAliasLoader(text)
+    try:
+        loader = _NoAliasLoader(text)  # reads the whole text: a character YAML forbids fails here
+    except yaml.reader.ReaderError as exc:
+        at = text.count("\n", 0, exc.position) + 1
+        raise SourceError(file, at, (), f"invalid YAML: {exc.reason} (character #x{exc.character:04x})") from None
     try:
         node = loader.get_single_node()
         if node is None:

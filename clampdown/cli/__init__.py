@@ -24,14 +24,10 @@ class ClampdownGroup(click.Group):
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            raise click.ClickException(
-                f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"
-            ) from exc
+            raise click.ClickException(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)") from exc
 
 
-@click.group(
-    cls=ClampdownGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
-)
+@click.group(cls=ClampdownGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="clampdown")
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
 @click.pass_context

@@ -63,18 +63,14 @@ def render_finding(finding: Mapping[str, Any]) -> list[str]:
 
 def render_step(number: int, step: Mapping[str, Any]) -> list[str]:
     name = step["action"]
-    head = (
-        f"    {number}. {style(name, bold=True)} → {describe_resource(step.get('target'))}  [{step['mode']}]"
-    )
+    head = f"    {number}. {style(name, bold=True)} → {describe_resource(step.get('target'))}  [{step['mode']}]"
     if step.get("skipped"):
         return [f"{head}  {style('skipped: ' + _clean(step['skipped'], 200), fg='yellow')}"]
     if step.get("refused"):
         return [f"{head}  {style('refused: ' + _clean(step['refused'], 200), fg='yellow')}"]
     lines = [head]
     if step.get("params"):
-        lines.append(
-            f"         params: {_clean(json.dumps(step['params'], sort_keys=True, default=str), 300)}"
-        )
+        lines.append(f"         params: {_clean(json.dumps(step['params'], sort_keys=True, default=str), 300)}")
     for call in step.get("calls", ()):
         params = ", ".join(f"{k}={_clean(json.dumps(v, default=str), 80)}" for k, v in call["params"].items())
         lines.append(f"         {style(call['call'], fg='cyan')}({params})")
@@ -86,7 +82,7 @@ def render_step(number: int, step: Mapping[str, Any]) -> list[str]:
 
 
 def render_evaluation(result: Mapping[str, Any]) -> str:
-    lines = [style(f"== {result['event']}", bold=True)]
+    lines = [style(f"== {_clean(result['event'], 400)}", bold=True)]  # file names and S3 keys are untrusted too
     if result.get("error"):
         lines.append(style(f"   error: {_clean(result['error'], 400)}", fg="red"))
         return "\n".join(lines)
@@ -102,7 +98,7 @@ def render_evaluation(result: Mapping[str, Any]) -> str:
             lines.extend(render_step(number, step))
     for rejected in result.get("rejected", ()):
         lines.append(
-            f"  {style('-', fg='yellow')} playbook {rejected['playbook']} matched but {rejected['reason']}"
+            f"  {style('-', fg='yellow')} playbook {rejected['playbook']} matched but {_clean(rejected['reason'], 300)}"
         )
     for miss in result.get("not_matched", ()):
         lines.append(f"  {style('✘', fg='red')} playbook {miss['playbook']}: {_clean(miss['reason'], 300)}")

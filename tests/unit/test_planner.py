@@ -66,7 +66,10 @@ def test_plan_resolves_targets_params_and_modes(library: Any) -> None:
     ]
     quarantine = plan.steps[2].plan
     assert quarantine is not None and quarantine.calls[0].params["UserName"] == "GeneratedFindingUserName"
-    assert plan.steps[1].key == "883606788610:36b01b60fc22bb4edb19d62d9899e953/iam.deactivate-access-key/access-key:883606788610::GeneratedFindingAccessKeyId"
+    assert (
+        plan.steps[1].key
+        == "883606788610:36b01b60fc22bb4edb19d62d9899e953/iam.deactivate-access-key/access-key:883606788610::GeneratedFindingAccessKeyId"
+    )
     assert plan.steps[0].key == "883606788610:36b01b60fc22bb4edb19d62d9899e953/iam-credentials/0/finding"
 
 

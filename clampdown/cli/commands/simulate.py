@@ -35,8 +35,7 @@ def simulate_events(paths: tuple[str, ...], library: Any, *, explain: bool) -> I
         }
         if evaluation.rejected:
             result["rejected"] = [
-                {"playbook": r.playbook, "finding": r.finding, "reason": r.reason}
-                for r in evaluation.rejected
+                {"playbook": r.playbook, "finding": r.finding, "reason": r.reason} for r in evaluation.rejected
             ]
         if explain:
             result["not_matched"] = [

@@ -41,7 +41,8 @@ REPLACEMENTS = st.one_of(
         ["", " ", "\x00", "null", "true", "arn:aws:iam::1:role/x", "AKIA" + "A" * 16, "ünïcödé ☃ \U0001d518"]
     ),
     st.just("A" * 200_000),
-    st.sampled_from([[], {}, [None], {"": None}, [1, "two", {}]]),
+    # fresh containers each draw: a later mutation may write inside one (a shared one makes the test flaky)
+    st.sampled_from([[], {}, [None], {"": None}, [1, "two", {}]]).map(copy.deepcopy),
     st.integers(min_value=50, max_value=3000).map(deep),
 )
 

@@ -45,11 +45,17 @@ def test_valid_playbook_loads(tmp_path: Path) -> None:
         # unknown action, pointing at the step's action line
         (("action: notify.log", "action: iam.explode"), "p.yaml:6: steps[0].action: unknown action 'iam.explode'"),
         # bad parameter type
-        (("message: \"{{ finding.title }}\"", "message: 42"), "p.yaml:8: steps[0].params.message: 42 is not of type 'string'"),
+        (
+            ('message: "{{ finding.title }}"', "message: 42"),
+            "p.yaml:8: steps[0].params.message: 42 is not of type 'string'",
+        ),
         # unknown parameter
-        (("message: \"{{ finding.title }}\"", "mesage: hi"), "p.yaml:8: steps[0].params.mesage: unknown key 'mesage'"),
+        (('message: "{{ finding.title }}"', "mesage: hi"), "p.yaml:8: steps[0].params.mesage: unknown key 'mesage'"),
         # bad template
-        (("{{ finding.title }}", "{{ os.environ }}"), "p.yaml:8: steps[0].params.message: {{ os.environ }}: unknown root 'os'"),
+        (
+            ("{{ finding.title }}", "{{ os.environ }}"),
+            "p.yaml:8: steps[0].params.message: {{ os.environ }}: unknown root 'os'",
+        ),
         # typo in a top-level key
         (("description:", "descripton:"), "p.yaml:2: descripton: unknown key 'descripton'"),
         # invalid event pattern, with the path inside the pattern
@@ -60,7 +66,10 @@ def test_valid_playbook_loads(tmp_path: Path) -> None:
         # bad name
         (("name: demo", "name: Demo Playbook"), "p.yaml:1: name: 'Demo Playbook' does not match"),
         # a target the action cannot act on
-        (("    params:", "    target: ec2-instance\n    params:"), "p.yaml:7: steps[0].target: notify.log cannot act on ec2-instance"),
+        (
+            ("    params:", "    target: ec2-instance\n    params:"),
+            "p.yaml:7: steps[0].target: notify.log cannot act on ec2-instance",
+        ),
     ],
 )
 def test_errors_name_file_line_and_path(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:

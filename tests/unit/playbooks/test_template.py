@@ -37,7 +37,7 @@ SCOPE = {
         ("{{ event.detail-type }}", "GuardDuty Finding"),
         ("{{ event.detail.service.count }}", 3),
         ("key of {{ resource.name }} from {{ finding.actor.source_ip }}", "key of alice from 198.51.100.0"),
-        ("{{ finding.missing | default(\"n/a\") }}", "n/a"),
+        ('{{ finding.missing | default("n/a") }}', "n/a"),
         ("{{ finding.actor.user_name | upper }}", "ALICE"),
         ("{{ finding.resources | length }}", 2),
         ("severity {{ finding.severity }}", "severity 5.0"),

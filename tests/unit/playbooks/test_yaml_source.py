@@ -49,7 +49,8 @@ def test_hostile_or_broken_documents(text: str, line: int, reason: str) -> None:
 
 def test_billion_laughs_is_refused_without_expanding() -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
     )
     with pytest.raises(SourceError, match="aliases are not allowed"):
         load_yaml_text(bomb, "bomb.yaml")
