@@ -272,20 +272,25 @@ def sandbox(playbooks: Path, *, environment: bool = True) -> Iterator[Sandbox]:
 
     from moto import mock_aws
 
-    logging.getLogger("botocore").setLevel(logging.WARNING)
-    with (
-        tempfile.TemporaryDirectory(prefix="clampdown-sandbox-") as tmp,
-        _patched_environ(_fake_credentials(), remove=("AWS_PROFILE", "AWS_ENDPOINT_URL")),
-    ):
-        bundle = write_bundle(playbooks, Path(tmp))
-        with mock_aws(config={"lambda": {"use_docker": False}}):
-            import boto3
+    botocore_log = logging.getLogger("botocore")
+    level = botocore_log.level
+    botocore_log.setLevel(logging.WARNING)  # for the sandbox's lifetime only: the process's logging is not ours
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="clampdown-sandbox-") as tmp,
+            _patched_environ(_fake_credentials(), remove=("AWS_PROFILE", "AWS_ENDPOINT_URL")),
+        ):
+            bundle = write_bundle(playbooks, Path(tmp))
+            with mock_aws(config={"lambda": {"use_docker": False}}):
+                import boto3
 
-            session = boto3.session.Session(region_name=REGION)
-            queue_url, dlq_url = _create_platform(session, bundle)
-            env = _create_environment(session) if environment else Environment()
-            with _patched_environ(settings_environ(queue_url, bundle)):
-                yield Sandbox(session, queue_url, dlq_url, bundle, env)
+                session = boto3.session.Session(region_name=REGION)
+                queue_url, dlq_url = _create_platform(session, bundle)
+                env = _create_environment(session) if environment else Environment()
+                with _patched_environ(settings_environ(queue_url, bundle)):
+                    yield Sandbox(session, queue_url, dlq_url, bundle, env)
+    finally:
+        botocore_log.setLevel(level)
 
 
 @dataclass

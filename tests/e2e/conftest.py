@@ -44,23 +44,36 @@ def aws_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
 
 
+STAGE = "dev"
+
+
 @pytest.fixture
 def stage(aws_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """The resources of a deployed stage (tables, queue, DLQ, evidence bucket, kill switch) on the
-    moto server, the function's environment, and a bundle of the shipped playbooks."""
+    """The resources of the ``dev`` stage (tables and kill switch named as in .chalice/config.json,
+    which Chalice's test client applies during each invoke; queue, DLQ and evidence bucket as the
+    template would give them) on the moto server, and a bundle of the shipped playbooks."""
     import boto3
 
     from chalicelib import wiring
     from clampdown import sandbox as sb
+    from clampdown.cli.common import stage_environment
 
     session = boto3.session.Session(region_name=REGION)
     bundle = sb.write_bundle(Path(__file__).resolve().parents[2] / "playbooks", tmp_path)
-    queue_url, dlq_url = sb._create_platform(session, bundle)
+    stage_env = {k: str(v) for k, v in stage_environment(STAGE).items()}
+    queue_url, dlq_url = sb._create_platform(session, bundle, stage_env)
     env = sb._create_environment(session)
-    for name, value in sb.settings_environ(queue_url, bundle).items():
+    for name, value in {**sb.settings_environ(queue_url, bundle), **stage_env}.items():
         monkeypatch.setenv(name, value)
     wiring.reset()
-    yield {"session": session, "queue_url": queue_url, "dlq_url": dlq_url, "env": env, "bundle": bundle}
+    yield {
+        "session": session,
+        "queue_url": queue_url,
+        "dlq_url": dlq_url,
+        "env": env,
+        "bundle": bundle,
+        "stage_env": stage_env,
+    }
     wiring.reset()
 
 

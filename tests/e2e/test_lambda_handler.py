@@ -10,7 +10,7 @@ from chalice.test import Client
 
 from app import app
 from clampdown import scenarios
-from tests.e2e.conftest import sqs_record_event
+from tests.e2e.conftest import STAGE, sqs_record_event
 
 
 def tor_event(stage: dict[str, Any]) -> dict[str, Any]:
@@ -18,7 +18,7 @@ def tor_event(stage: dict[str, Any]) -> dict[str, Any]:
 
 
 def invoke(bodies: list[Any]) -> dict[str, Any]:
-    with Client(app) as client:
+    with Client(app, stage_name=STAGE) as client:
         response = client.lambda_.invoke("respond", sqs_record_event(bodies))
     payload: dict[str, Any] = response.payload
     return payload
@@ -31,9 +31,9 @@ def key_status(stage: dict[str, Any]) -> str:
 
 def count_incidents(stage: dict[str, Any]) -> int:
     from chalicelib.incidents import DynamoIncidentStore
-    from clampdown.sandbox import INCIDENTS_TABLE
 
-    return len(DynamoIncidentStore(stage["session"].client("dynamodb"), INCIDENTS_TABLE).list_incidents())
+    table = stage["stage_env"]["CLAMPDOWN_INCIDENTS_TABLE"]
+    return len(DynamoIncidentStore(stage["session"].client("dynamodb"), table).list_incidents())
 
 
 def test_a_batch_with_a_poison_message_reports_only_that_one(stage: dict[str, Any]) -> None:
@@ -41,7 +41,7 @@ def test_a_batch_with_a_poison_message_reports_only_that_one(stage: dict[str, An
     poison = copy.deepcopy(good)
     del poison["detail"]["type"]
     event = sqs_record_event([good, poison, "this is not JSON"])
-    with Client(app) as client:
+    with Client(app, stage_name=STAGE) as client:
         payload = client.lambda_.invoke("respond", event).payload
     ids = [r["messageId"] for r in event["Records"]]
     assert payload == {"batchItemFailures": [{"itemIdentifier": ids[1]}, {"itemIdentifier": ids[2]}]}
@@ -61,9 +61,8 @@ def test_duplicate_delivery_acts_once(stage: dict[str, Any]) -> None:
 
 
 def test_kill_switch_over_http(stage: dict[str, Any]) -> None:
-    from clampdown.sandbox import KILL_SWITCH
-
-    stage["session"].client("ssm").put_parameter(Name=KILL_SWITCH, Value="on", Type="String", Overwrite=True)
+    parameter = stage["stage_env"]["CLAMPDOWN_KILL_SWITCH_PARAMETER"]
+    stage["session"].client("ssm").put_parameter(Name=parameter, Value="on", Type="String", Overwrite=True)
     assert invoke([tor_event(stage)]) == {"batchItemFailures": []}
     assert key_status(stage) == "Active"
 

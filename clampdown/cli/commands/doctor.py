@@ -1,0 +1,89 @@
+"""``clampdown doctor``: check a deployed stage end to end."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from clampdown.cli.common import SHIPPED_PLAYBOOKS, echo_json, format_option, load_library, playbooks_option
+
+
+@click.command("doctor")
+@click.option("--stage", required=True, help="The deployed stage (from .chalice/config.json).")
+@click.option("--region", help="The stage's region [default: $AWS_REGION / $AWS_DEFAULT_REGION].")
+@click.option(
+    "--member-region", "member_regions", multiple=True, help="Regions to try the member role in (repeatable)."
+)
+@click.option(
+    "--member-account",
+    "member_accounts",
+    multiple=True,
+    help="Member accounts to check besides the stage's (repeatable).",
+)
+@click.option(
+    "--canary/--no-canary", default=True, show_default=True, help="Send a canary message through the real path."
+)
+@click.option("--canary-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the canary.")
+@playbooks_option
+@format_option("text", "json")
+def command(
+    stage: str,
+    region: str | None,
+    member_regions: tuple[str, ...],
+    member_accounts: tuple[str, ...],
+    canary: bool,
+    canary_timeout: float,
+    playbooks_dir: Path | None,
+    output_format: str,
+) -> None:
+    """Check that a deployed stage is healthy, naming each fault and its fix.
+
+    \b
+    Rules exist, are enabled, pin source and detail-type and target the queue; the dead-letter
+    queue is empty (or how many and why); alarms exist; the member role can be assumed in each
+    configured account and region; the kill switch's state; a canary message reaches the
+    responder through the queue (with its latency). Exit code 1 when a check fails; a kill
+    switch that is on is a warning. Uses your AWS credentials (read-only calls, plus one SQS
+    message for the canary).
+
+    \b
+    Examples:
+      clampdown doctor --stage prod
+      clampdown doctor --stage prod --member-region eu-south-2 --format json
+    """
+    import boto3
+
+    from chalicelib.deploy.stage import Stage, StageError
+    from clampdown.doctor import Doctor, render
+
+    project = Path(".") if (Path(".chalice") / "config.json").is_file() else SHIPPED_PLAYBOOKS.parent
+    try:
+        loaded = Stage.load(project, stage)
+    except StageError as exc:
+        raise click.ClickException(str(exc)) from None
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise click.UsageError("which region? give --region or set AWS_REGION")
+    doctor = Doctor(
+        stage=loaded,
+        library=load_library(playbooks_dir),
+        session=boto3.session.Session(region_name=region),
+        region=region,
+        member_regions=member_regions,
+        member_accounts=member_accounts,
+        canary_timeout_s=canary_timeout,
+    )
+    checks = doctor.run(canary=canary)
+    if output_format == "json":
+        echo_json(
+            {"stage": stage, "region": region, "healthy": doctor.healthy, "checks": [c.to_dict() for c in checks]}
+        )
+    else:
+        colors = {"✔": "green", "!": "yellow", "✘": "red"}
+        for line in render(checks):
+            click.echo(click.style(line[0], fg=colors[line[0]]) + line[1:])
+        click.secho("healthy" if doctor.healthy else "unhealthy", bold=True, fg="green" if doctor.healthy else "red")
+    if not doctor.healthy:
+        raise SystemExit(1)
