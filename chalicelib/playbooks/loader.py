@@ -137,6 +137,11 @@ class _DocumentChecker:
             compile_pattern(pattern)
         except InvalidPattern as exc:
             self.add(("match", *exc.path), f"invalid event pattern: {exc.reason}")
+            return
+        from chalicelib.playbooks.type_check import guardduty_type_warnings
+
+        for path, message in guardduty_type_warnings(pattern):
+            self.add(("match", *path), message, level="warning")
 
     def _check_step(self, path: DocPath, step: Mapping[str, Any]) -> None:
         from chalicelib.actions import REGISTRY
