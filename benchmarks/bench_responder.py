@@ -67,7 +67,7 @@ def corpus_texts() -> list[str]:
 def per_event(repeat: int) -> None:
     from chalicelib.findings import InvalidEvent
     from chalicelib.planner import evaluate
-    from chalicelib.playbooks.loader import load_library
+    from clampdown.playbooks.loader import load_library
 
     library = load_library([ROOT / "playbooks"])
     texts = corpus_texts()

@@ -31,7 +31,7 @@ class Check:
 
 @dataclass
 class Doctor:
-    stage: Any  # chalicelib.deploy.stage.Stage
+    stage: Any  # clampdown.deploy.stage.Stage
     library: Any  # chalicelib.playbooks.library.Library
     session: Any  # boto3 Session
     region: str
@@ -76,7 +76,7 @@ class Doctor:
         return url, arn
 
     def check_rules(self, queue_arn: str | None) -> None:
-        from chalicelib.deploy.rules import generate_rules
+        from clampdown.deploy.rules import generate_rules
 
         settings = self.stage.settings
         expected = generate_rules(self.library.with_overrides(settings.overrides), settings.custom_sources)
@@ -205,7 +205,7 @@ class Doctor:
 
 def pins_source_and_detail_type(pattern: Any) -> bool:
     """Does every alternative of the pattern (``$or`` expanded) pin ``source`` and ``detail-type``?"""
-    from chalicelib.deploy.rules import Rule, RuleError, check_rule
+    from clampdown.deploy.rules import Rule, RuleError, check_rule
 
     try:
         check_rule(Rule("deployed", pattern, ()))

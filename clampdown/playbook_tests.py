@@ -28,9 +28,9 @@ from typing import Any
 from chalicelib.findings import InvalidEvent
 from chalicelib.planner import PlannedStep, evaluate
 from chalicelib.playbooks.library import Library
-from chalicelib.playbooks.loader import Issue, PlaybookValidationError, resolve_test_event_path, validate_paths
 from chalicelib.playbooks.model import Playbook, PlaybookTest
 from clampdown.inputs import read_events
+from clampdown.playbooks.loader import Issue, PlaybookValidationError, resolve_test_event_path, validate_paths
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
 

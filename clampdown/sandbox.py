@@ -257,7 +257,7 @@ def _tiny_zip() -> bytes:
 
 def write_bundle(playbooks: Path, directory: Path) -> Path:
     """Validate the playbooks and write the bundle the function reads (as ``clampdown bundle`` does)."""
-    from chalicelib.playbooks.loader import load_library
+    from clampdown.playbooks.loader import load_library
 
     library = load_library([playbooks])
     path = directory / "playbooks.json"

@@ -51,8 +51,8 @@ def format_option(*choices: str) -> Callable[[F], F]:
 
 def load_library(playbooks_dir: Path | None) -> Any:
     """The validated library, or exit 1 with every error (file:line: path: reason)."""
-    from chalicelib.playbooks.loader import PlaybookValidationError
-    from chalicelib.playbooks.loader import load_library as load
+    from clampdown.playbooks.loader import PlaybookValidationError
+    from clampdown.playbooks.loader import load_library as load
 
     path = playbooks_dir or default_playbooks_dir()
     try:

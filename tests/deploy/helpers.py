@@ -9,9 +9,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from chalicelib.deploy.stage import Stage
 from chalicelib.playbooks.library import Library
-from chalicelib.playbooks.loader import load_library
+from clampdown.deploy.stage import Stage
+from clampdown.playbooks.loader import load_library
 from tests.conftest import CORPUS, ROOT
 
 SHIPPED = ROOT / "playbooks"

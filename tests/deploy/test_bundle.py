@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chalicelib.deploy.bundle import BUNDLE_RELATIVE_PATH, bundle_bytes, write_bundle
-from chalicelib.playbooks.loader import load_library
 from chalicelib.wiring import load_bundled_library
+from clampdown.deploy.bundle import BUNDLE_RELATIVE_PATH, bundle_bytes, write_bundle
+from clampdown.playbooks.loader import load_library
 from tests.conftest import CORPUS
 from tests.deploy.helpers import SHIPPED, copy_playbooks, shipped_library
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from chalicelib.deploy.bundle import BUNDLE_RELATIVE_PATH, bundle_bytes
-from chalicelib.deploy.policy import containment_permissions
 from clampdown.cli import cli
+from clampdown.deploy.bundle import BUNDLE_RELATIVE_PATH, bundle_bytes
+from clampdown.deploy.policy import containment_permissions
 from tests.deploy.helpers import pinned_values, project_copy, shipped_library
 
 

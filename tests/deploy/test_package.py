@@ -3,6 +3,7 @@ merged CloudFormation template creates, and cfn-lint on both templates."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -19,9 +20,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from chalicelib.deploy.bundle import bundle_bytes
-from chalicelib.deploy.rules import generate_rules
 from chalicelib.incidents import TABLE_DEFINITION
+from clampdown.deploy.bundle import bundle_bytes
+from clampdown.deploy.rules import generate_rules
 from tests.deploy.helpers import as_list, project_copy, shipped_library
 
 CLI = str(Path(sys.executable).with_name("clampdown"))
@@ -41,6 +42,7 @@ DEVELOPMENT_ONLY = {
     "yaml",
     "_yaml",
     "click",
+    "cfn_lint",
     "boto3",  # provided by the Lambda runtime
     "botocore",
 }
@@ -127,6 +129,44 @@ def test_the_package_holds_the_app_and_its_runtime_dependencies_only(packaged: P
     owned = {line.split(",")[0].split("/")[0] for text in records.values() for line in text.splitlines() if line}
     assert top <= owned | {"app.py", "chalicelib", "chalice"}
     assert size < 5 * 1024 * 1024
+
+
+def runtime_imports(project: Path) -> dict[str, str]:
+    """Top-level modules that app.py and chalicelib import when they run, with one place each is imported.
+
+    Function-level (lazy) imports count; imports under ``if TYPE_CHECKING:`` do not (they never run).
+    """
+    found: dict[str, str] = {}
+    for path in [project / "app.py", *sorted((project / "chalicelib").rglob("*.py"))]:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        skipped: set[int] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], f"{path.relative_to(project)}:{node.lineno}")
+    return found
+
+
+def test_every_module_the_function_imports_is_in_the_package_or_the_runtime(packaged: Packaged) -> None:
+    """A module only installed in the development venv (slack_sdk, requests...) would fail in Lambda."""
+    with zipfile.ZipFile(packaged.out / "deployment.zip") as archive:
+        top = {n.split("/")[0].removesuffix(".py") for n in archive.namelist()}
+    # The Lambda Python runtime: the standard library, boto3 and what boto3 itself needs.
+    provided = set(sys.stdlib_module_names) | {"__future__", "boto3", "botocore", "s3transfer", "jmespath", "urllib3"}
+    imports = runtime_imports(packaged.project)
+    assert {"slack_sdk", "requests", "aws_lambda_powertools"} <= set(imports), "the scan finds lazy imports"
+    missing = {name: where for name, where in imports.items() if name not in provided | top}
+    assert not missing, f"imported by the function but not in deployment.zip: {missing}"
 
 
 def test_packaging_without_a_region_says_which_it_used_and_writes_only_into_the_copy(packaged: Packaged) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.actions import REGISTRY
-from chalicelib.deploy.policy import (
+from clampdown.deploy.policy import (
     PolicyError,
     actions_of,
     containment_permissions,
@@ -20,7 +20,7 @@ from chalicelib.deploy.policy import (
     render_literal,
     responder_policy,
 )
-from chalicelib.deploy.stage import Stage
+from clampdown.deploy.stage import Stage
 from tests.deploy.helpers import allows, as_list, library, playbook, shipped_library, stage, statements
 
 GD = {"source": ["aws.guardduty"], "detail-type": ["GuardDuty Finding"]}

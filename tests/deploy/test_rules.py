@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.deploy.rules import (
+from chalicelib.patterns import PatternSet, compile_pattern
+from clampdown.deploy.rules import (
     EVENT_SOURCE_EXCEPTIONS,
     MAX_PATTERN_CHARS,
     MAX_RULES,
@@ -19,7 +20,6 @@ from chalicelib.deploy.rules import (
     RuleSet,
     generate_rules,
 )
-from chalicelib.patterns import PatternSet, compile_pattern
 from tests.conftest import CORPUS
 from tests.deploy.helpers import corpus_events, library, pinned_values, playbook, shipped_library
 from tests.deploy.variants import variants

@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from chalicelib.deploy.rules import generate_rules
-from chalicelib.deploy.templates import (
+from chalicelib.executor import IdempotencyGuard
+from chalicelib.incidents import TABLE_DEFINITION, DynamoIncidentStore
+from clampdown.deploy.rules import generate_rules
+from clampdown.deploy.templates import (
     IDEMPOTENCY_TTL_ATTRIBUTE,
     INCIDENTS_TTL_ATTRIBUTE,
     member_role_template,
     merge_template,
 )
-from chalicelib.executor import IdempotencyGuard
-from chalicelib.incidents import TABLE_DEFINITION, DynamoIncidentStore
 from tests.deploy.helpers import library, playbook, shipped_library, stage
 
 

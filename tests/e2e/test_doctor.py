@@ -20,16 +20,16 @@ MEMBER = "111111111111"
 
 @pytest.fixture
 def deployed(aws_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """The dev stage's resources as its template creates them (names from chalicelib.deploy.stage),
+    """The dev stage's resources as its template creates them (names from clampdown.deploy.stage),
     with a thread acting as Lambda's event source mapping on the queue."""
     import boto3
 
     from chalicelib import wiring
-    from chalicelib.deploy.rules import generate_rules
-    from chalicelib.deploy.stage import Stage
     from chalicelib.incidents import TABLE_DEFINITION
-    from chalicelib.playbooks.loader import load_library
     from clampdown import sandbox as sb
+    from clampdown.deploy.rules import generate_rules
+    from clampdown.deploy.stage import Stage
+    from clampdown.playbooks.loader import load_library
 
     stage = Stage.load(ROOT, "dev")
     library = load_library([ROOT / "playbooks"])

@@ -9,8 +9,8 @@ from typing import Any
 
 from chalicelib.incidents import TABLE_DEFINITION
 from chalicelib.playbooks.library import Library
-from chalicelib.playbooks.loader import load_library
 from chalicelib.settings import Settings
+from clampdown.playbooks.loader import load_library
 from tests.conftest import ACCOUNT, REGION, corpus_event
 
 INCIDENTS_TABLE = "clampdown-incidents"

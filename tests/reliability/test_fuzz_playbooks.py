@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 from chalicelib.findings import InvalidEvent
 from chalicelib.planner import evaluate
 from chalicelib.playbooks.library import Library
-from chalicelib.playbooks.loader import PlaybookValidationError, load_library
 from chalicelib.playbooks.template import (
     ROOTS,
     TemplateError,
@@ -33,6 +32,7 @@ from chalicelib.playbooks.template import (
     parse_template,
     render_value,
 )
+from clampdown.playbooks.loader import PlaybookValidationError, load_library
 from tests.reliability.conftest import PROFILE
 from tests.reliability.harness import PLAYBOOKS
 from tests.reliability.strategies import HOSTILE_TEXT, deep, json_values, load, mutate, paths

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.planner import evaluate
 from chalicelib.playbooks.library import Library
-from chalicelib.playbooks.loader import load_library
+from clampdown.playbooks.loader import load_library
 from tests.conftest import corpus_event
 
 TOR_USER = "guardduty/gd_c7n_UnauthorizedAccess-IAMUser-TorIPCaller.json"

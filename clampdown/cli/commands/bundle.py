@@ -27,7 +27,7 @@ def command(playbooks_dir: Path | None, project_dir: Path | None) -> None:
       clampdown bundle
       clampdown bundle --playbooks my-playbooks/
     """
-    from chalicelib.deploy.bundle import bundle_bytes, write_bundle
+    from clampdown.deploy.bundle import bundle_bytes, write_bundle
 
     project = resolve_project(project_dir)
     library = project_library(project, playbooks_dir)

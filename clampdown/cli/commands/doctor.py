@@ -55,7 +55,7 @@ def command(
     """
     import boto3
 
-    from chalicelib.deploy.stage import Stage, StageError
+    from clampdown.deploy.stage import Stage, StageError
     from clampdown.doctor import Doctor, render
 
     project = Path(".") if (Path(".chalice") / "config.json").is_file() else SHIPPED_PLAYBOOKS.parent

@@ -33,7 +33,7 @@ def stage_option(func: F) -> F:
 
 
 def resolve_project(project_dir: Path | None) -> Path:
-    from chalicelib.deploy.stage import find_project_dir
+    from clampdown.deploy.stage import find_project_dir
 
     found = find_project_dir(project_dir or Path.cwd()) or find_project_dir(SHIPPED_PLAYBOOKS.parent)
     if found is None:
@@ -48,7 +48,7 @@ def project_library(project: Path, playbooks_dir: Path | None) -> Any:
 
 
 def load_stage(project: Path, stage: str) -> Any:
-    from chalicelib.deploy.stage import Stage, StageError
+    from clampdown.deploy.stage import Stage, StageError
 
     try:
         return Stage.load(project, stage)
@@ -84,10 +84,10 @@ def command(outdir: Path, stage: str, playbooks_dir: Path | None, project_dir: P
       aws cloudformation deploy --template-file out/packaged.json --stack-name clampdown-dev \\
           --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND
     """
-    from chalicelib.deploy.build import BuildError, package, summary
-    from chalicelib.deploy.policy import PolicyError
-    from chalicelib.deploy.rules import RuleError
-    from chalicelib.deploy.stage import StageError
+    from clampdown.deploy.build import BuildError, package, summary
+    from clampdown.deploy.policy import PolicyError
+    from clampdown.deploy.rules import RuleError
+    from clampdown.deploy.stage import StageError
 
     if not os.environ.get("AWS_DEFAULT_REGION"):
         region = os.environ.get("AWS_REGION") or FALLBACK_REGION

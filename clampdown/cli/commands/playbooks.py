@@ -46,7 +46,7 @@ def command(playbooks_dir: Path | None, show_coverage: bool, output_format: str)
     matches (in words, from its pattern and conditions) and its steps with their
     effective modes. With --coverage: the same as the coverage page docs/playbooks.md
     (that page is this command's md output for the shipped library), computed from the
-    playbooks and the known GuardDuty finding types (chalicelib/data/).
+    playbooks and the known GuardDuty finding types (clampdown/data/).
 
     \b
     Examples:

@@ -53,9 +53,9 @@ def command(
       clampdown policy --member > member-policy.json
       clampdown policy --stage dev --write
     """
-    from chalicelib.deploy.build import BuildError, discover_functions, write_policy_files
-    from chalicelib.deploy.policy import PolicyError, policy_for, render_literal
-    from chalicelib.deploy.stage import StageError
+    from clampdown.deploy.build import BuildError, discover_functions, write_policy_files
+    from clampdown.deploy.policy import PolicyError, policy_for, render_literal
+    from clampdown.deploy.stage import StageError
 
     project = resolve_project(project_dir)
     loaded = load_stage(project, stage)

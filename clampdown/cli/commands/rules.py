@@ -31,7 +31,7 @@ def command(stage: str, output_format: str, playbooks_dir: Path | None, project_
       clampdown rules --stage prod --format json
       clampdown rules --playbooks my-playbooks/
     """
-    from chalicelib.deploy.rules import RuleError, generate_rules
+    from clampdown.deploy.rules import RuleError, generate_rules
 
     project = resolve_project(project_dir)
     loaded = load_stage(project, stage)

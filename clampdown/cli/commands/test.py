@@ -84,8 +84,8 @@ def command(playbook: tuple[str, ...], playbooks_dir: Path | None, strict: bool,
       clampdown test gd-iam-compromised-credentials --playbooks playbooks/
       clampdown test --strict --format json 'gd-*'
     """
-    from chalicelib.playbooks.loader import PlaybookValidationError
     from clampdown.playbook_tests import load_test_library, run_suite
+    from clampdown.playbooks.loader import PlaybookValidationError
 
     path = playbooks_dir or default_playbooks_dir()
     try:

@@ -26,7 +26,7 @@ def command(paths: tuple[Path, ...], output_format: str) -> None:
       clampdown validate playbooks/gd-iam-credentials.yaml
       clampdown validate --format json my-playbooks/
     """
-    from chalicelib.playbooks.loader import find_playbook_files, validate_paths
+    from clampdown.playbooks.loader import find_playbook_files, validate_paths
 
     targets = list(paths) or [default_playbooks_dir()]
     missing = [str(p) for p in targets if not p.exists()]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.playbooks.loader import load_library
+from clampdown.playbooks.loader import load_library
 from tests.conftest import corpus_event
 from tests.fakes.slack_server import command_body, sign
 from tests.functional.notify.stage import ALICE, MALLORY, SIGNING_SECRET, Stage

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from chalicelib.data.finding_types import DATA_FILE, guardduty_finding_types
 from chalicelib.playbooks.library import Library
-from chalicelib.playbooks.loader import load_library
 from clampdown import coverage as cov
 from clampdown.cli import cli
+from clampdown.data.finding_types import DATA_FILE, guardduty_finding_types
+from clampdown.playbooks.loader import load_library
 from tests.conftest import ROOT
 
 PLAYBOOKS = ROOT / "playbooks"

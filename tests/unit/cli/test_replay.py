@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.playbooks.loader import load_library
 from clampdown.cli import cli
 from clampdown.cli.commands.simulate import simulate_events
+from clampdown.playbooks.loader import load_library
 from clampdown.replay import TimeWindow, TopK, parse_time_bound, replay
 from tests.conftest import ACCOUNT, CORPUS, ROOT, corpus_event
 

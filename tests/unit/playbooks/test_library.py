@@ -21,14 +21,14 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib.actions import REGISTRY
-from chalicelib.data.finding_types import guardduty_finding_types
 from chalicelib.findings import canonical_event
 from chalicelib.patterns import compile_pattern
 from chalicelib.planner import Evaluation, evaluate
 from chalicelib.playbooks.library import Library
-from chalicelib.playbooks.loader import load_library, validate_paths
 from clampdown.cli import cli
+from clampdown.data.finding_types import guardduty_finding_types
 from clampdown.playbook_tests import run_suite
+from clampdown.playbooks.loader import load_library, validate_paths
 from tests.conftest import ROOT
 
 PLAYBOOKS = ROOT / "playbooks"

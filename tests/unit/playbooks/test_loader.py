@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.playbooks.loader import PlaybookValidationError, load_library, validate_paths
+from clampdown.playbooks.loader import PlaybookValidationError, load_library, validate_paths
 
 VALID = """\
 name: demo

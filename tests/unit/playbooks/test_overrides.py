@@ -12,8 +12,8 @@ import pytest
 
 from chalicelib.planner import evaluate
 from chalicelib.playbooks.library import Library
-from chalicelib.playbooks.loader import load_library
 from chalicelib.settings import Settings
+from clampdown.playbooks.loader import load_library
 from tests.conftest import ROOT
 
 DATA = ROOT / "tests" / "data"

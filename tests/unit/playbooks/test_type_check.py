@@ -6,8 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from chalicelib.playbooks.type_check import guardduty_type_warnings
 from clampdown.cli import cli
+from clampdown.playbooks.type_check import guardduty_type_warnings
 
 RENAMED = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.playbooks.yaml_source import MAX_FILE_BYTES, SourceError, load_yaml_file, load_yaml_text
+from clampdown.playbooks.yaml_source import MAX_FILE_BYTES, SourceError, load_yaml_file, load_yaml_text
 
 DOC = """\
 name: demo

@@ -13,10 +13,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import chalicelib.playbooks
 from chalicelib.playbooks.library import Library
 from chalicelib.playbooks.model import FINDING_TARGET, Playbook
 from chalicelib.playbooks.template import check_templates, has_template
-from chalicelib.playbooks.yaml_source import (
+from clampdown.playbooks.yaml_source import (
     DocPath,
     SourceDocument,
     SourceError,
@@ -24,7 +25,8 @@ from chalicelib.playbooks.yaml_source import (
     load_yaml_file,
 )
 
-SCHEMA_PATH = Path(__file__).with_name("schema.json")
+#: The schema ships inside the deployment package too (``chalicelib/playbooks/schema.json``).
+SCHEMA_PATH = Path(chalicelib.playbooks.__file__).with_name("schema.json")
 PLAYBOOK_SUFFIXES = (".yaml", ".yml")
 
 
@@ -138,7 +140,7 @@ class _DocumentChecker:
         except InvalidPattern as exc:
             self.add(("match", *exc.path), f"invalid event pattern: {exc.reason}")
             return
-        from chalicelib.playbooks.type_check import guardduty_type_warnings
+        from clampdown.playbooks.type_check import guardduty_type_warnings
 
         for path, message in guardduty_type_warnings(pattern):
             self.add(("match", *path), message, level="warning")

@@ -27,11 +27,11 @@ from typing import Any
 
 from chalicelib.actions import REGISTRY
 from chalicelib.actions.base import Action
-from chalicelib.deploy.stage import ACCOUNT, FUNCTION_POLICIES, PARTITION, REGION, Stage
 from chalicelib.evidence import EVIDENCE_PERMISSIONS
 from chalicelib.playbooks.library import Library
 from chalicelib.playbooks.template import has_template
 from chalicelib.settings import Settings
+from clampdown.deploy.stage import ACCOUNT, FUNCTION_POLICIES, PARTITION, REGION, Stage
 
 Document = dict[str, Any]
 Statement = dict[str, Any]

@@ -3,7 +3,7 @@
 A rename is silent: GuardDuty renamed ``InstanceCredentialExfiltration`` to ``...OutsideAWS`` and a
 rule naming the old type simply stopped responding. ``clampdown validate`` checks every exact type,
 prefix and wildcard under ``detail.type`` of a GuardDuty pattern against the shipped list of finding
-types (``chalicelib/data/guardduty_finding_types.json``, with its source and date).
+types (``clampdown/data/guardduty_finding_types.json``, with its source and date).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _mentions_guardduty(pattern: Any) -> bool:
 def guardduty_type_warnings(pattern: Mapping[str, Any]) -> list[tuple[Path, str]]:
     if not _mentions_guardduty(pattern):
         return []
-    from chalicelib.data.finding_types import guardduty_finding_types
+    from clampdown.data.finding_types import guardduty_finding_types
 
     known = guardduty_finding_types()
     active = set(known.names())

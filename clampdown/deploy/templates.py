@@ -15,11 +15,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chalicelib.deploy.policy import interactions_policy, member_policy, render_cfn, responder_policy
-from chalicelib.deploy.rules import RuleSet
-from chalicelib.deploy.stage import FUNCTION_POLICIES, RESPONDER, Stage
 from chalicelib.incidents import TABLE_DEFINITION
 from chalicelib.playbooks.library import Library
+from clampdown.deploy.policy import interactions_policy, member_policy, render_cfn, responder_policy
+from clampdown.deploy.rules import RuleSet
+from clampdown.deploy.stage import FUNCTION_POLICIES, RESPONDER, Stage
 
 QUEUE, DLQ, QUEUE_POLICY = "EventsQueue", "EventsDeadLetterQueue", "EventsQueuePolicy"
 INCIDENTS, IDEMPOTENCY = "IncidentsTable", "IdempotencyTable"
@@ -274,7 +274,7 @@ def _functions(stage: Stage, library: Library, functions: Sequence[str]) -> dict
     if unknown:
         raise ValueError(
             f"app.py defines Lambda function(s) {', '.join(unknown)} with no policy: add them to "
-            "chalicelib.deploy.stage.FUNCTION_POLICIES"
+            "clampdown.deploy.stage.FUNCTION_POLICIES"
         )
     topic = stage.settings.sns_topic_arn
     resources: dict[str, Any] = {}

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chalicelib.deploy.bundle import write_bundle
-from chalicelib.deploy.policy import actions_of, policy_for, render_literal
-from chalicelib.deploy.rules import RuleSet, generate_rules
-from chalicelib.deploy.stage import FUNCTION_POLICIES, Stage
-from chalicelib.deploy.templates import member_role_template, merge_template
 from chalicelib.playbooks.library import Library
+from clampdown.deploy.bundle import write_bundle
+from clampdown.deploy.policy import actions_of, policy_for, render_literal
+from clampdown.deploy.rules import RuleSet, generate_rules
+from clampdown.deploy.stage import FUNCTION_POLICIES, Stage
+from clampdown.deploy.templates import member_role_template, merge_template
 
 MERGE_TEMPLATE = "merge-template.json"
 MEMBER_TEMPLATE = "member-role.json"
@@ -79,7 +79,7 @@ def write_policy_files(stage: Stage, library: Library, functions: list[str]) -> 
     for function in functions:
         kind = FUNCTION_POLICIES.get(function)
         if kind is None:
-            raise BuildError(f"app.py function {function!r} has no policy (chalicelib.deploy.stage.FUNCTION_POLICIES)")
+            raise BuildError(f"app.py function {function!r} has no policy (clampdown.deploy.stage.FUNCTION_POLICIES)")
         path = stage.policy_file(function)
         if path is None:
             raise BuildError(f"stage {stage.name}: config.json gives function {function!r} no iam_policy_file")
