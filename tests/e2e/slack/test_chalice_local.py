@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import requests
 
+from clampdown.local_slack.server import FakeSlack, approval_ids, block_actions_body, command_body, sign
 from tests.e2e.conftest import free_port
-from tests.fakes.slack_server import FakeSlack, approval_ids, block_actions_body, command_body, sign
 from tests.functional.notify.stage import ALICE, MALLORY, SIGNING_SECRET, Stage, create_stage
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.slack_server import FakeSlack, WebhookReceiver
+from clampdown.local_slack.server import FakeSlack, WebhookReceiver
 from tests.functional.notify.stage import Stage, create_stage
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from chalicelib.settings import Settings
 from chalicelib.wiring import build_responder
+from clampdown.local_slack.server import FakeSlack
 from tests.conftest import REGION
-from tests.fakes.slack_server import FakeSlack
 from tests.functional import responder_env as env
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5-signing"

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from chalicelib.responder import approval_command
-from tests.fakes.slack_server import WebhookReceiver
+from clampdown.local_slack.server import WebhookReceiver
 from tests.functional.notify.stage import AUTO_PLAYBOOK, Stage
 
 NO_SLACK = {"slack_token_secret": None, "slack_signing_secret": None}

@@ -17,8 +17,8 @@ from chalice.test import Client
 
 from chalicelib import slack_interactions
 from chalicelib.responder import approval_command
+from clampdown.local_slack.server import approval_ids, block_actions_body, sign
 from tests.conftest import CallRecorder
-from tests.fakes.slack_server import approval_ids, block_actions_body, sign
 from tests.functional.notify.stage import ALICE, BOB, MALLORY, SIGNING_SECRET, Stage
 
 APPROVE, DENY = "clampdown.approve", "clampdown.deny"

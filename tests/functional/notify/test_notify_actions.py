@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.fakes.slack_server import WebhookReceiver
+from clampdown.local_slack.server import WebhookReceiver
 from tests.functional.notify.stage import Stage
 
 PLAYBOOK = """\

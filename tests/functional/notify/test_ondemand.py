@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from clampdown.local_slack.server import command_body, sign
 from clampdown.playbooks.loader import load_library
 from tests.conftest import corpus_event
-from tests.fakes.slack_server import command_body, sign
 from tests.functional.notify.stage import ALICE, MALLORY, SIGNING_SECRET, Stage
 
 ON_DEMAND = """\

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from chalicelib.secrets import SecretReader, SecretUnavailable, _Cache
+from clampdown.local_slack.server import WebhookReceiver, approval_ids, block_actions_body, sign
 from tests.conftest import CallRecorder
-from tests.fakes.slack_server import WebhookReceiver, approval_ids, block_actions_body, sign
 from tests.functional.notify.stage import SIGNING_SECRET, Stage
 
 

@@ -18,8 +18,8 @@ from chalicelib.incidents import Approval, MemoryIncidentStore, StepRecord
 from chalicelib.notify import slack_blocks as blocks
 from chalicelib.notify.slack import SlackNotifier
 from chalicelib.notify.slack_api import SlackApi
-from tests.fakes.slack_limits import problems
-from tests.fakes.slack_server import FakeSlack
+from clampdown.local_slack.limits import problems
+from clampdown.local_slack.server import FakeSlack
 
 INJECTION = "<!channel> <@U0ADMIN> <#C0SECRET|secret> <https://evil.example/x|Open the report> @here @Everyone *b* _i_ ~s~ `c` &lt; > q\u202egnp.exe"
 #: The same string as it must appear in mrkdwn (bidi override dropped, broadcast words broken).

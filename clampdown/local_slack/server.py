@@ -1,4 +1,4 @@
-"""A fake Slack on 127.0.0.1 (random free port) that answers like Slack and records every request.
+"""A Slack stand-in on 127.0.0.1 (random free port) that answers like Slack and records every request.
 
 - Web API under ``/api/``: ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
   ``usergroups.users.list`` (form, JSON or query parameters; ``Authorization: Bearer`` checked:
@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from tests.fakes.slack_limits import problems
+from clampdown.local_slack.limits import problems
 
 
 @dataclass
@@ -176,7 +176,7 @@ class FakeHttp:
 
 @dataclass
 class FakeSlack(FakeHttp):
-    token: str = "xoxb-fake-bot-token-0123456789"
+    token: str = "xoxb-fake-bot-token-0123456789"  # noqa: S105 - the stand-in's own token, not a secret
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     #: (channel id, ts) → the message as last posted or updated.
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
