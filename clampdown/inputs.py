@@ -1,6 +1,7 @@
 """Read events from what operators have lying around, one at a time (streaming, bounded memory).
 
-Accepted: files and directories (recursively, as CloudTrail lays logs out in S3), ``-`` for stdin,
+Accepted: files and directories (recursively, as CloudTrail lays logs out in S3), ``-`` for stdin
+(gzipped or not: gzip is recognised by its magic number, on any input),
 ``s3://bucket/prefix`` (every object under it, streamed), single JSON events, JSON arrays,
 JSON-lines, CloudTrail log files (``{"Records": [...]}``, also gzipped), GuardDuty/Security Hub
 ``get-findings`` exports (``{"Findings": [...]}``).
@@ -83,7 +84,7 @@ def iter_files(path: Path, skip: SkipPath | None = None) -> Iterator[Path]:
             yield candidate
 
 
-def _text(raw: Any) -> IO[str]:
+def _text(raw: Any) -> io.TextIOWrapper:
     """Text of a binary stream, gunzipped when it starts with the gzip magic number."""
     head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
     if head == GZIP_MAGIC:
@@ -91,9 +92,29 @@ def _text(raw: Any) -> IO[str]:
     return io.TextIOWrapper(raw, encoding="utf-8")
 
 
-def _unclosed(stream: IO[str]) -> contextlib.AbstractContextManager[IO[str]]:
-    """stdin is read, never closed."""
-    return contextlib.nullcontext(stream)
+@contextlib.contextmanager
+def _stdin_text(stream: IO[Any]) -> Iterator[IO[str]]:
+    """stdin as text, gunzipped when it starts with the gzip magic number; read, never closed.
+
+    A text stream without a binary ``buffer`` (``io.StringIO``) is used as it is. Otherwise its bytes
+    are read, so that ``cat trail.json.gz | clampdown simulate -`` works like a ``.json.gz`` file; the
+    wrappers are detached afterwards, which leaves stdin itself open.
+    """
+    raw = getattr(stream, "buffer", None)
+    if raw is None:
+        yield stream
+        return
+    peekable = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
+    text = _text(peekable)
+    try:
+        yield text
+    finally:
+        if text.buffer is peekable:
+            text.detach()
+        else:
+            text.close()  # the GzipFile; it does not close the stream it was given
+        if peekable is not raw:
+            peekable.detach()
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -267,7 +288,7 @@ def iter_sources(
     """Every file, S3 object or stream named by ``paths``, in order; missing ones become error sources."""
     for raw in paths:
         if raw == "-":
-            yield Source("<stdin>", open=functools.partial(_unclosed, stdin or sys.stdin))
+            yield Source("<stdin>", open=functools.partial(_stdin_text, stdin or sys.stdin))
             continue
         if raw.startswith(S3_SCHEME):
             yield from iter_s3_sources(raw, skip)

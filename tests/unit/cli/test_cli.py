@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -80,6 +81,20 @@ def test_simulate_text_output_and_stdin(playbooks: Path) -> None:
     assert "== <stdin>" in out
     assert "playbook tor-users" in out
     assert "iam:UpdateAccessKey(UserName=" in out
+
+
+def test_simulate_and_replay_read_gzipped_stdin(playbooks: Path) -> None:
+    compressed = gzip.compress(TOR.read_bytes())
+    result = CliRunner().invoke(
+        cli, ["simulate", "-", "--playbooks", str(playbooks), "--format", "json"], input=compressed
+    )
+    assert result.exit_code == 0, result.output
+    [only] = json.loads(result.output)["results"]
+    assert only["event"] == "<stdin>" and only["matches"][0]["playbook"] == "tor-users"
+    args = ["replay", "-", "--playbooks", str(playbooks), "--format", "json", "--jobs", "1"]
+    result = CliRunner().invoke(cli, args, input=compressed)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["playbooks"] == [{"name": "tor-users", "matches": 1, "rejected": 0}]
 
 
 def test_simulate_reports_bad_events_and_exits_1(playbooks: Path, tmp_path: Path) -> None:

@@ -65,6 +65,21 @@ def test_get_findings_export_and_stdin() -> None:
     assert [i.source for i in items] == ["<stdin>#Findings[0]", "<stdin>#Findings[1]"]
 
 
+def test_gzipped_stdin_is_recognised_by_its_magic_number() -> None:
+    records = [
+        json.loads((CORPUS / "cloudtrail" / "ct_raw_panther_StopLogging_CloudTrail-Was-Stopped.json").read_text())
+    ]
+    raw = io.BytesIO(gzip.compress(json.dumps({"Records": records}).encode()))
+    stdin = io.TextIOWrapper(raw, encoding="utf-8")  # what `cat trail.json.gz | clampdown ... -` gives
+    items = list(read_events(["-"], stdin=stdin))
+    assert [(i.source, i.event["eventName"] if i.event else i.error) for i in items] == [
+        ("<stdin>#Records[0]", "StopLogging")
+    ]
+    assert not raw.closed, "stdin is read, never closed"
+    plain = io.TextIOWrapper(io.BytesIO(b'{"a": 1}\n{"a": 2}\n'), encoding="utf-8")
+    assert [i.event for i in read_events(["-"], stdin=plain)] == [{"a": 1}, {"a": 2}]
+
+
 def test_missing_path_and_broken_json(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"a": ')
