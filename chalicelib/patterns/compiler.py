@@ -8,7 +8,8 @@ Fields are dotted names (see ``fieldnames``): ``{"a.b": [1]}`` and ``{"a": {"b":
 so when a pattern spells one field twice the clause met later in the document replaces the earlier one
 (event-ruler's ``rule.put``). For JSON text with duplicate keys, objects under the same key are merged first
 (see ``jsontext``), so "later" is the order of the normalized pattern, which is what gets installed as a rule.
-Errors name the path as written in the pattern (``("detail", "a.b")``); field tests carry the field's path.
+Errors name the path as written in the pattern (``("detail", "a.b")``, ``("$or", 1, "b")`` inside an ``$or``);
+field tests carry the field's path.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.patterns.errors import InvalidPattern, Path
+from chalicelib.patterns.errors import InvalidPattern, Location, Path
 from chalicelib.patterns.fieldnames import field_key, follows_empty_keys, pattern_field_path
 from chalicelib.patterns.jsontext import JsonObject
 from chalicelib.patterns.matchers import (
@@ -126,8 +127,9 @@ Branches = list[dict[Path, FieldTest]]
 
 
 def _object(
-    obj: Mapping[Any, Any], path: Path, in_or: bool, depth: int, branches: Branches
+    obj: Mapping[Any, Any], path: Location, in_or: bool, depth: int, branches: Branches
 ) -> tuple[dict[str, Any], Branches]:
+    """``path`` is where ``obj`` is written (errors name it); fields drop its ``"$or", i`` steps."""
     if depth > MAX_DEPTH:
         raise InvalidPattern(path, f"Objects are nested more than {MAX_DEPTH} levels deep")
     if not obj:
@@ -153,17 +155,17 @@ def _object(
     return normalized, branches
 
 
-def _or(value: Any, path: Path, depth: int, branches: Branches) -> tuple[list[dict[str, Any]], Branches]:
+def _or(value: Any, path: Location, depth: int, branches: Branches) -> tuple[list[dict[str, Any]], Branches]:
     or_path = (*path, "$or")
     if not isinstance(value, list | tuple):
         raise InvalidPattern(or_path, "It must be an Array followed with $or.")
     normalized: list[dict[str, Any]] = []
     expanded: Branches = []
-    for item in value:
+    for index, item in enumerate(value):
         if not isinstance(item, Mapping):
-            raise InvalidPattern(or_path, "Only JSON object is allowed in array of $or relationship.")
+            raise InvalidPattern((*or_path, index), "Only JSON object is allowed in array of $or relationship.")
         copies = [dict(branch) for branch in branches]
-        item_normalized, item_branches = _object(item, path, True, depth + 1, copies)
+        item_normalized, item_branches = _object(item, (*or_path, index), True, depth + 1, copies)
         normalized.append(item_normalized)
         expanded.extend(item_branches)
         if len(expanded) > MAX_ALTERNATIVES:
@@ -175,8 +177,13 @@ def _or(value: Any, path: Path, depth: int, branches: Branches) -> tuple[list[di
     return normalized, expanded
 
 
-def _field(values: list[Any] | tuple[Any, ...], path: Path) -> FieldTest:
-    """The test of the clause at ``path`` (the keys as written, which errors name)."""
+def _field_keys(path: Location) -> tuple[str, ...]:
+    """The keys of the objects around a clause, without the ``"$or", i`` steps of its location."""
+    return tuple(key for key in path if isinstance(key, str) and key != "$or")
+
+
+def _field(values: list[Any] | tuple[Any, ...], path: Location) -> FieldTest:
+    """The test of the clause written at ``path`` (which errors name)."""
     matchers: list[Matcher] = []
     clause: list[Any] = []
     absent_ok = False
@@ -194,10 +201,10 @@ def _field(values: list[Any] | tuple[Any, ...], path: Path) -> FieldTest:
     if not clause:
         raise InvalidPattern(path, "Empty arrays are not allowed")
     unique = tuple({m.key: m for m in matchers}.values())
-    return FieldTest(pattern_field_path(path), clause, unique, absent_ok)
+    return FieldTest(pattern_field_path(_field_keys(path)), clause, unique, absent_ok)
 
 
-def _exact(value: Any, path: Path) -> Matcher:
+def _exact(value: Any, path: Location) -> Matcher:
     if isinstance(value, str):
         text = str.__str__(value)
         return Exact(text, parse_ip(text) if looks_like_ip(text) else None)
@@ -217,7 +224,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _comparable(value: Any, path: Path) -> float:
+def _comparable(value: Any, path: Location) -> float:
     number = comparable_number(value)
     if number is None:
         raise InvalidPattern(path, f"Cannot compare number : {_token_text(value)}")
@@ -237,7 +244,7 @@ def _token_text(value: Any) -> str:
     return str(value)
 
 
-def _expression(obj: Mapping[Any, Any], path: Path) -> tuple[Any, dict[str, Any]]:
+def _expression(obj: Mapping[Any, Any], path: Location) -> tuple[Any, dict[str, Any]]:
     """Compile one ``{"operator": value}`` match expression; returns the matcher and its normalized form."""
     items = list(obj.items())
     if not items:
@@ -253,7 +260,7 @@ def _expression(obj: Mapping[Any, Any], path: Path) -> tuple[Any, dict[str, Any]
     return matcher, {operator: normalized_value}
 
 
-def _prefix(value: Any, path: Path) -> tuple[Matcher, Any]:
+def _prefix(value: Any, path: Location) -> tuple[Matcher, Any]:
     if isinstance(value, Mapping):
         text = _ignore_case_object(value, path, "Prefix", "prefix")
         return PrefixIgnoreCase(text), {"equals-ignore-case": text}
@@ -262,7 +269,7 @@ def _prefix(value: Any, path: Path) -> tuple[Matcher, Any]:
     return Prefix(value), value
 
 
-def _suffix(value: Any, path: Path) -> tuple[Matcher, Any]:
+def _suffix(value: Any, path: Location) -> tuple[Matcher, Any]:
     if isinstance(value, Mapping):
         text = _ignore_case_object(value, path, "Suffix", "suffix")
         return SuffixIgnoreCase(text), {"equals-ignore-case": text}
@@ -271,7 +278,7 @@ def _suffix(value: Any, path: Path) -> tuple[Matcher, Any]:
     return Suffix(value), value
 
 
-def _ignore_case_object(obj: Mapping[Any, Any], path: Path, title: str, operator: str) -> str:
+def _ignore_case_object(obj: Mapping[Any, Any], path: Location, title: str, operator: str) -> str:
     items = list(obj.items())
     if not items:
         raise InvalidPattern(path, f"{title} expression name not found")
@@ -285,26 +292,26 @@ def _ignore_case_object(obj: Mapping[Any, Any], path: Path, title: str, operator
     return text
 
 
-def _equals_ignore_case(value: Any, path: Path) -> tuple[Matcher, Any]:
+def _equals_ignore_case(value: Any, path: Location) -> tuple[Matcher, Any]:
     if not isinstance(value, str):
         raise InvalidPattern(path, "equals-ignore-case match pattern must be a string")
     return EqualsIgnoreCase(value), value
 
 
-def _wildcard(value: Any, path: Path) -> tuple[Matcher, Any]:
+def _wildcard(value: Any, path: Location) -> tuple[Matcher, Any]:
     if not isinstance(value, str):
         raise InvalidPattern(path, "wildcard match pattern must be a string")
     return Wildcard(_wildcard_pieces(value, path)), value
 
 
-def _wildcard_pieces(text: str, path: Path) -> tuple[str, ...]:
+def _wildcard_pieces(text: str, path: Location) -> tuple[str, ...]:
     try:
         return parse_wildcard(text)
     except WildcardError as exc:
         raise InvalidPattern(path, str(exc)) from None
 
 
-def _exists(value: Any, path: Path) -> tuple[Any, Any]:
+def _exists(value: Any, path: Location) -> tuple[Any, Any]:
     if value is True:
         return Exists(), True
     if value is False:
@@ -312,7 +319,7 @@ def _exists(value: Any, path: Path) -> tuple[Any, Any]:
     raise InvalidPattern(path, "exists match pattern must be either true or false.")
 
 
-def _numeric(value: Any, path: Path) -> tuple[Matcher, Any]:
+def _numeric(value: Any, path: Location) -> tuple[Matcher, Any]:
     if not isinstance(value, list | tuple):
         raise InvalidPattern(path, "Value of numeric must be an array.")
     terms = list(value)
@@ -335,7 +342,7 @@ def _numeric(value: Any, path: Path) -> tuple[Matcher, Any]:
     return Numeric(bound, operator == ">", None, False), terms
 
 
-def _numeric_range(terms: list[Any], path: Path) -> Numeric:
+def _numeric_range(terms: list[Any], path: Location) -> Numeric:
     operator = terms[2]
     if not isinstance(operator, str):
         raise InvalidPattern(path, f"Bad value in numeric range: {_token_text(operator)}")
@@ -351,13 +358,13 @@ def _numeric_range(terms: list[Any], path: Path) -> Numeric:
     return Numeric(low, terms[0] == ">", high, operator == "<")
 
 
-def _cidr(value: Any, path: Path) -> tuple[Matcher, Any]:
+def _cidr(value: Any, path: Location) -> tuple[Matcher, Any]:
     if not isinstance(value, str):
         raise InvalidPattern(path, "prefix match pattern must be a string")  # event-ruler's wording
     return Cidr(parse_cidr(value, path)), value
 
 
-def parse_cidr(text: str, path: Path = ()) -> Any:
+def parse_cidr(text: str, path: Location = ()) -> Any:
     """The network of a CIDR as event-ruler accepts it (host bits are simply masked off)."""
     parts = text.split("/") if text else [""]
     while len(parts) > 1 and parts[-1] == "":  # Java's String.split drops trailing empty strings
@@ -402,7 +409,7 @@ _AB_BAD_MEMBER = {
 _AB_VALUE = "Value of anything-but must be an array or single string/number value."
 
 
-def _anything_but(value: Any, path: Path) -> tuple[Matcher, Any]:
+def _anything_but(value: Any, path: Location) -> tuple[Matcher, Any]:
     if isinstance(value, Mapping):
         items = list(value.items())
         if not items:
@@ -440,7 +447,7 @@ def _anything_but(value: Any, path: Path) -> tuple[Matcher, Any]:
     raise InvalidPattern(path, _AB_VALUE)
 
 
-def _anything_but_set(kind: str, members: list[Any], path: Path) -> Matcher:
+def _anything_but_set(kind: str, members: list[Any], path: Location) -> Matcher:
     for member in members:
         if not isinstance(member, str):
             raise InvalidPattern(path, _AB_BAD_MEMBER[kind])

@@ -24,13 +24,19 @@ INVALID = {
     ),
     "or-non-object": (
         {"$or": [{"a": ["x"]}, ["b"]]},
-        ("$or",),
+        ("$or", 1),
         "Only JSON object is allowed in array of $or relationship.",
     ),
     "or-reserved-name": (
         {"detail": {"$or": [{"numeric": [1]}, {"b": ["x"]}]}},
-        ("detail", "numeric"),
+        ("detail", "$or", 0, "numeric"),
         "numeric is Ruler reserved fieldName which cannot be used inside $or.",
+    ),
+    "or-branch-clause": ({"$or": [{"a": ["x"]}, {"b": []}]}, ("$or", 1, "b"), "Empty arrays are not allowed"),
+    "nested-or-branch-clause": (
+        {"detail": {"$or": [{"a": ["x"]}, {"$or": [{"c": [1]}, {"d": {"e": [{"numeric": [">", "x"]}]}}]}]}},
+        ("detail", "$or", 1, "$or", 1, "d", "e"),
+        "Value of > must be numeric",
     ),
     "empty-object": ({"detail": {}}, ("detail",), "Empty objects are not allowed"),
     "whole-pattern-empty": ({}, (), "Empty objects are not allowed"),
@@ -117,7 +123,7 @@ INVALID = {
 
 
 @pytest.mark.parametrize(("pattern", "path", "reason"), INVALID.values(), ids=INVALID.keys())
-def test_invalid_pattern_names_path_and_reason(pattern: object, path: tuple[str, ...], reason: str) -> None:
+def test_invalid_pattern_names_path_and_reason(pattern: object, path: tuple[str | int, ...], reason: str) -> None:
     with pytest.raises(InvalidPattern) as raised:
         compile_pattern(pattern)  # type: ignore[arg-type]
     assert (raised.value.path, raised.value.reason) == (path, reason)
@@ -128,6 +134,12 @@ def test_message_names_path_and_reason() -> None:
     with pytest.raises(InvalidPattern) as raised:
         compile_pattern({"detail": {"severity": [{"numeric": 7}]}})
     assert str(raised.value) == "Event pattern is not valid at detail.severity: Value of numeric must be an array."
+
+
+def test_message_inside_or_names_the_alternative() -> None:
+    with pytest.raises(InvalidPattern) as raised:
+        compile_pattern({"source": ["aws.guardduty"], "$or": [{"detail": {"type": ["x"]}}, {"detail": {"a.b": []}}]})
+    assert str(raised.value) == 'Event pattern is not valid at $or[1].detail["a.b"]: Empty arrays are not allowed'
 
 
 def test_wildcard_complexity_limit_is_calibrated_on_aws_answers() -> None:
