@@ -107,30 +107,49 @@ def find_playbook_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 class _DocumentChecker:
-    """Semantic checks beyond the JSON Schema, for one document."""
+    """The JSON Schema and the semantic checks beyond it, for one document.
+
+    Every independent problem is reported in one run: a schema error only stops the semantic checks
+    of the part it is about (a step without ``action`` is not checked further, its neighbours are).
+    """
 
     def __init__(self, doc: SourceDocument) -> None:
         self.doc = doc
         self.issues: list[Issue] = []
+        self._schema_failed: list[DocPath] = []
 
     def add(self, path: DocPath, message: str, level: str = "error") -> None:
         self.issues.append(Issue(self.doc.file, self.doc.line_of(path), path, message, level))
+
+    def _clean(self, path: DocPath) -> bool:
+        """No schema error lies at, inside or around ``path`` (errors on the document itself aside)."""
+        return not any(
+            failed and (failed[: len(path)] == path or path[: len(failed)] == failed) for failed in self._schema_failed
+        )
 
     def check(self) -> None:
         data = self.doc.data
         for path, message in _schema_errors(playbook_schema(), data):
             self.add(path, message)
-        if self.issues or not isinstance(data, Mapping):
+            self._schema_failed.append(path)
+        if not isinstance(data, Mapping):
             return
-        self._check_pattern(data["match"])
-        conditions = data.get("conditions") or {}
-        low, high = conditions.get("min_severity"), conditions.get("max_severity")
-        if low is not None and high is not None and low > high:
-            self.add(("conditions", "max_severity"), f"max_severity {high} is below min_severity {low}")
-        for index, step in enumerate(data["steps"]):
-            self._check_step(("steps", index), step)
-        for index, test in enumerate(data.get("tests", ())):
-            self._check_test(("tests", index), test)
+        match = data.get("match")
+        if isinstance(match, Mapping) and match and self._clean(("match",)):
+            self._check_pattern(match)
+        conditions = data.get("conditions")
+        if isinstance(conditions, Mapping) and self._clean(("conditions",)):
+            low, high = conditions.get("min_severity"), conditions.get("max_severity")
+            if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+                self.add(("conditions", "max_severity"), f"max_severity {high} is below min_severity {low}")
+        steps = data.get("steps")
+        for index, step in enumerate(steps if isinstance(steps, list) else ()):
+            if isinstance(step, Mapping) and self._clean(("steps", index, "action")):
+                self._check_step(("steps", index), step)
+        tests = data.get("tests")
+        for index, test in enumerate(tests if isinstance(tests, list) else ()):
+            if isinstance(test, Mapping) and self._clean(("tests", index, "event")):
+                self._check_test(("tests", index), test)
 
     def _check_pattern(self, pattern: Mapping[str, Any]) -> None:
         from chalicelib.patterns import InvalidPattern, compile_pattern
@@ -153,23 +172,26 @@ class _DocumentChecker:
             self.add((*path, "action"), f"unknown action {step['action']!r} (known: {', '.join(sorted(REGISTRY))})")
             return
         params = step.get("params") or {}
-        for sub, message in _schema_errors(action.schema, params, templates=True):
-            self.add((*path, "params", *sub), message)
-        for sub, message in check_templates(params):
-            self.add((*path, "params", *sub), message)
-        target = step.get("target")
+        if isinstance(params, Mapping) and self._clean((*path, "params")):
+            for sub, message in _schema_errors(action.schema, params, templates=True):
+                self.add((*path, "params", *sub), message)
+            for sub, message in check_templates(params):
+                self.add((*path, "params", *sub), message)
+        if self._clean((*path, "target")):
+            self._check_target((*path, "target"), action, step.get("target"))
+
+    def _check_target(self, path: DocPath, action: Any, target: Any) -> None:
         kinds = [target] if isinstance(target, str) else list(target or ())
         if kinds == [FINDING_TARGET]:
             if action.resource_kinds:
                 self.add(
-                    (*path, "target"),
-                    f"{action.name} acts on resources ({', '.join(action.resource_kinds)}), not on the finding",
+                    path, f"{action.name} acts on resources ({', '.join(action.resource_kinds)}), not on the finding"
                 )
         else:
             for kind in kinds:
                 if kind not in action.resource_kinds:
                     can = ", ".join(action.resource_kinds) or "the finding only"
-                    self.add((*path, "target"), f"{action.name} cannot act on {kind} (it acts on {can})")
+                    self.add(path, f"{action.name} cannot act on {kind} (it acts on {can})")
 
     def _check_test(self, path: DocPath, test: Mapping[str, Any]) -> None:
         event = test["event"]

@@ -128,3 +128,60 @@ def test_test_event_paths_cannot_escape_the_project(tmp_path: Path) -> None:
 def test_shipped_library_is_valid() -> None:
     library = load_library([Path(__file__).resolve().parents[3] / "playbooks"])
     assert len(library) >= 1
+
+
+BROKEN_EVERYWHERE = """\
+name: demo
+description: Several independent mistakes, schema and semantic.
+colour: red
+mode: yolo
+match:
+  source: [aws.guardduty]
+  detail:
+    severity: [{numeric: [">", "high"]}]
+steps:
+  - target: iam-user
+  - action: iam.explode
+  - action: notify.log
+    params:
+      message: 42
+  - action: iam.deactivate-access-key
+    target: ec2-instance
+    on_error: maybe
+"""
+
+
+def test_one_schema_error_does_not_hide_the_others(tmp_path: Path) -> None:
+    found = issues_for(tmp_path, BROKEN_EVERYWHERE)
+    assert found == [
+        "p.yaml:3: colour: unknown key 'colour' (allowed: approvers, conditions, description, enabled, exclude, "
+        "match, mode, name, steps, tests, threat)",
+        "p.yaml:4: mode: 'yolo' is not one of ['auto', 'approval', 'dry-run']",
+        "p.yaml:8: match.detail.severity: invalid event pattern: Value of > must be numeric",
+        "p.yaml:10: steps[0]: 'action' is a required property",
+        "p.yaml:11: steps[1].action: unknown action 'iam.explode' (known: " + found[4].split("(known: ", 1)[1],
+        "p.yaml:14: steps[2].params.message: 42 is not of type 'string'",
+        "p.yaml:16: steps[3].target: iam.deactivate-access-key cannot act on ec2-instance (it acts on access-key)",
+        "p.yaml:17: steps[3].on_error: 'maybe' is not one of ['stop', 'continue']",
+    ]
+
+
+def test_a_part_that_fails_the_schema_gets_no_semantic_duplicate(tmp_path: Path) -> None:
+    text = VALID.replace("  - action: notify.log\n", "  - action: notify.log\n    target: [iam-user, iam-user]\n")
+    found = issues_for(tmp_path, text)
+    assert len(found) == 1 and found[0].startswith("p.yaml:7: steps[0].target: "), found
+
+
+def test_pattern_error_inside_or_points_at_the_alternative(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "  source: [aws.guardduty]\n",
+        "  source: [aws.guardduty]\n"
+        "  $or:\n"
+        "    - detail:\n"
+        "        type: [x]\n"
+        "    - detail:\n"
+        "        severity:\n"
+        "          - numeric: ['>', 1, '>', 2]\n",
+    )
+    found = issues_for(tmp_path, text)
+    assert found == ["p.yaml:9: match.$or[1].detail.severity: invalid event pattern: Bad numeric range operator: >"]
