@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,11 +49,23 @@ def format_option(*choices: str) -> Callable[[F], F]:
     return decorate
 
 
-def load_library(playbooks_dir: Path | None) -> Any:
-    """The validated library, or exit 1 with every error (file:line: path: reason)."""
+def overrides_stage_option(func: F) -> F:
+    """``--stage``: test, simulate, replay or cover the library as a stage tunes it."""
+    return click.option(
+        "--stage",
+        default=None,
+        help="Apply this stage's CLAMPDOWN_OVERRIDES (disabled playbooks, modes, exclusions) from "
+        ".chalice/config.json, as the deployed function does.",
+    )(func)
+
+
+def load_library(playbooks_dir: Path | None, stage: str | None = None) -> Any:
+    """The validated library (tuned by the stage's overrides when ``stage`` is given), or exit 1 with
+    every error (file:line: path: reason); an unknown stage exits 2."""
     from clampdown.playbooks.loader import PlaybookValidationError
     from clampdown.playbooks.loader import load_library as load
 
+    overrides = stage_overrides(stage)  # a wrong --stage fails before any work
     path = playbooks_dir or default_playbooks_dir()
     try:
         library = load([path])
@@ -63,15 +75,21 @@ def load_library(playbooks_dir: Path | None) -> Any:
         raise click.ClickException(f"the playbooks in {path} are not valid (run: clampdown validate {path})") from None
     for warning in library.warnings:
         click.echo(str(warning), err=True)
-    return library
+    return apply_overrides(library, stage, overrides)
+
+
+def apply_overrides(library: Any, stage: str | None, overrides: Mapping[str, Any]) -> Any:
+    """``library.with_overrides``; overrides that name unknown playbooks or modes exit 1."""
+    if not overrides:
+        return library
+    try:
+        return library.with_overrides(overrides)
+    except ValueError as exc:
+        raise click.ClickException(f"--stage {stage}: CLAMPDOWN_OVERRIDES: {exc}") from None
 
 
 def echo_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, sort_keys=False, default=str, ensure_ascii=False))
-
-
-#: Where ``--stage`` looks for the stage's environment (the current directory first, then the checkout).
-CHALICE_CONFIGS = (Path(".chalice") / "config.json", SHIPPED_PLAYBOOKS.parent / ".chalice" / "config.json")
 
 
 def incident_store_options(func: F) -> F:
@@ -87,27 +105,46 @@ def incident_store_options(func: F) -> F:
     )(func)
 
 
-def stage_environment(stage: str, configs: tuple[Path, ...] = CHALICE_CONFIGS) -> dict[str, Any]:
-    """A stage's environment variables from the Chalice config (the app's, overridden by the stage's).
+def load_stage(name: str, project_dir: Path | None = None) -> Any:
+    """``--stage NAME`` for every command: the stage of ``project_dir``, else of the nearest
+    ``.chalice/config.json`` at or above the current directory, else of this checkout.
 
-    Raises ``click.ClickException`` naming what is missing, ``click.UsageError`` for an unknown stage.
+    An unknown stage is a usage error (exit 2); a missing or unreadable configuration exits 1.
+    Both messages start with ``--stage NAME:``.
     """
-    path = next((p for p in configs if p.is_file()), None)
-    if path is None:
-        raise click.ClickException(
-            f"--stage {stage}: no .chalice/config.json here or in {configs[-1].parent.parent}; use --table NAME"
-        )
+    from clampdown.deploy.stage import StageError, UnknownStage
+    from clampdown.deploy.stage import load_stage as load
+
     try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"--stage {stage}: cannot read {path}: {exc}; use --table NAME") from None
-    stages = config.get("stages") if isinstance(config, dict) else None
-    if not isinstance(stages, dict) or stage not in stages:
-        known = ", ".join(sorted(stages)) if isinstance(stages, dict) else "none"
-        raise click.UsageError(f"--stage {stage}: no such stage in {path} (stages: {known})")
-    env: dict[str, Any] = dict(config.get("environment_variables") or {})
-    env.update((stages[stage] or {}).get("environment_variables") or {})
-    return env
+        return load(name, project_dir)
+    except UnknownStage as exc:
+        raise click.UsageError(f"--stage {name}: {exc}") from None
+    except StageError as exc:
+        raise click.ClickException(f"--stage {name}: {exc}") from None
+
+
+def stage_environment(name: str, project_dir: Path | None = None) -> dict[str, str]:
+    """A stage's environment variables (the app's, overridden by the stage's), via :func:`load_stage`."""
+    from clampdown.deploy.stage import StageError
+
+    stage = load_stage(name, project_dir)
+    try:
+        return dict(stage.environment)
+    except StageError as exc:
+        raise click.ClickException(f"--stage {name}: {exc}") from None
+
+
+def stage_overrides(name: str | None) -> dict[str, Any]:
+    """The stage's ``CLAMPDOWN_OVERRIDES`` (disable, modes, exclude), or none without ``--stage``."""
+    if not name:
+        return {}
+    from clampdown.deploy.stage import StageError
+
+    stage = load_stage(name)
+    try:
+        return dict(stage.settings.overrides)
+    except StageError as exc:
+        raise click.ClickException(f"--stage {name}: {exc}") from None
 
 
 def resolve_incidents_table(table: str | None, stage: str | None) -> str:

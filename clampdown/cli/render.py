@@ -72,12 +72,30 @@ def render_step(number: int, step: Mapping[str, Any]) -> list[str]:
     if step.get("params"):
         lines.append(f"         params: {_clean(json.dumps(step['params'], sort_keys=True, default=str), 300)}")
     for call in step.get("calls", ()):
-        params = ", ".join(f"{k}={_clean(json.dumps(v, default=str), 80)}" for k, v in call["params"].items())
-        lines.append(f"         {style(call['call'], fg='cyan')}({params})")
+        lines.append(f"         {call_text(call)}")
     for note in step.get("notes", ()):
         lines.append(f"         {_clean(note, 200)}")
     if step.get("already_contained"):
         lines.append("         already contained: nothing to do")
+    return lines
+
+
+def call_text(call: Mapping[str, Any]) -> str:
+    """``iam:UpdateAccessKey(UserName="bob", Status="Inactive")``, each value cleaned and capped."""
+    params = ", ".join(f"{k}={_clean(json.dumps(v, default=str), 80)}" for k, v in (call.get("params") or {}).items())
+    return f"{style(_clean(call.get('call', '?'), 80), fg='cyan')}({params})"
+
+
+def state_lines(label: str, state: Any, indent: str) -> list[str]:
+    """A before/after state, one ``key: value`` line per field (values as compact JSON, capped)."""
+    if not isinstance(state, Mapping):
+        return [f"{indent}{label}: {_clean(json.dumps(state, default=str, sort_keys=True), 300)}"]
+    if not state:
+        return [f"{indent}{label}: (nothing)"]
+    lines = [f"{indent}{label}:"]
+    for key, value in state.items():
+        text = json.dumps(value, default=str, sort_keys=True, ensure_ascii=False)
+        lines.append(f"{indent}  {_clean(key, 80)}: {_clean(text, 300)}")
     return lines
 
 

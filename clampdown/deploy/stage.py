@@ -37,6 +37,10 @@ class StageError(ValueError):
     """The project's Chalice configuration cannot describe this stage."""
 
 
+class UnknownStage(StageError):
+    """The stage is not in the configuration: a usage error (the CLI exits 2)."""
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
@@ -52,9 +56,10 @@ class Stage:
             raise StageError(f"no Chalice configuration at {path}") from None
         except json.JSONDecodeError as exc:
             raise StageError(f"{path} is not valid JSON: {exc}") from None
-        stages = config.get("stages") or {}
-        if name not in stages:
-            raise StageError(f"stage {name!r} is not in {path} (stages: {', '.join(sorted(stages)) or 'none'})")
+        stages = config.get("stages") if isinstance(config, dict) else None
+        if not isinstance(stages, dict) or name not in stages:
+            known = ", ".join(sorted(stages)) if isinstance(stages, dict) else ""
+            raise UnknownStage(f"no such stage in {path} (stages: {known or 'none'})")
         return cls(name, config, project_dir)
 
     def __post_init__(self) -> None:
@@ -175,3 +180,29 @@ def find_project_dir(start: Path) -> Path | None:
         if (directory / "app.py").is_file() and (directory / CONFIG_FILE).is_file():
             return directory
     return None
+
+
+#: The checkout this code runs from (the project ``--stage`` falls back to).
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def locate_config_dir(start: Path | None = None) -> Path | None:
+    """Where ``--stage`` is looked up: the nearest directory at or above ``start`` (the current
+    directory) with ``.chalice/config.json``, else this checkout. The one lookup of every command."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents, CHECKOUT):
+        if (directory / CONFIG_FILE).is_file():
+            return directory
+    return None
+
+
+def load_stage(name: str, project_dir: Path | None = None) -> Stage:
+    """The named stage: of ``project_dir`` when given, else of :func:`locate_config_dir`'s project.
+
+    Raises ``UnknownStage`` for a stage the configuration does not have, ``StageError`` when there
+    is no readable configuration.
+    """
+    project = project_dir or locate_config_dir()
+    if project is None:
+        raise StageError(f"no {CONFIG_FILE} here, above here or in {CHECKOUT}")
+    return Stage.load(project, name)

@@ -74,7 +74,7 @@ def test_policy_write_produces_the_files_config_json_names(project: Path) -> Non
 
 def test_errors_are_one_line_and_exit_1(project: Path, tmp_path: Path) -> None:
     code, out = run("policy", "--project-dir", str(project), "--stage", "staging")
-    assert code == 1 and "Error: stage 'staging' is not in" in out and "(stages: dev, prod)" in out
+    assert code == 2 and "Error: --stage staging: no such stage in" in out and "(stages: dev, prod)" in out
     folder = tmp_path / "playbooks"
     folder.mkdir()
     (folder / "loose.yaml").write_text(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from click.testing import CliRunner
@@ -31,6 +32,11 @@ def test_list_show_and_roll_back_an_incident(stage: dict[str, Any]) -> None:
     assert code == 0, out
     assert "iam.deactivate-access-key → access-key" in out and ": contained" in out
     assert "iam.quarantine-user" in out and "pending-approval" in out
+    contained = re.split(r"\n  \d+\. ", out[out.index("iam.deactivate-access-key → access-key") :])[0]
+    plan, before, after = (contained.index(f"\n      {part}:\n") for part in ("plan", "before", "after"))
+    assert 'iam:UpdateAccessKey(UserName="ci-deployer"' in contained[plan:before], contained
+    assert '\n        status: "Active"' in contained[before:after], "the state before the step, readable"
+    assert '\n        status: "Inactive"' in contained[after:]
 
     code, out = run("rollback", incident["id"], "--stage", STAGE, "--dry-run")
     assert code == 0, out

@@ -14,7 +14,18 @@ STATUSES = ("pending", "approved", "denied", "expired", "all")
 
 @click.group("approvals")
 def command() -> None:
-    """Approval requests (see also: clampdown approve, clampdown deny)."""
+    """Approval requests waiting for a human (see also: clampdown approve, clampdown deny).
+
+    \b
+    The table comes from --table, $CLAMPDOWN_INCIDENTS_TABLE or the stage's
+    .chalice/config.json (of the current directory or above, else of this checkout).
+
+    \b
+    Examples:
+      clampdown approvals list --stage prod
+      clampdown approvals list --stage prod --status all --format json
+      clampdown approve APPROVAL_ID --stage prod
+    """
 
 
 @command.command("list")
@@ -24,7 +35,19 @@ def command() -> None:
 def list_approvals(
     status: str, stage: str | None, table: str | None, queue_url: str | None, region: str | None, output_format: str
 ) -> None:
-    """List approval requests, oldest first."""
+    """List approval requests, oldest first (default: the pending ones).
+
+    \b
+    One line per request: its id, status (and who decided), the incident, the step's
+    action and target, when it was requested and, while pending, when it expires.
+    Decide with `clampdown approve ID` or `clampdown deny ID --reason ...`.
+
+    \b
+    Examples:
+      clampdown approvals list --stage prod
+      clampdown approvals list --status expired --table clampdown-prod-incidents --region eu-west-1
+      clampdown approvals list --stage prod --format json | jq '.approvals[].id'
+    """
     from clampdown.cli.render import _clean
 
     target = open_target(stage, table, queue_url, region)

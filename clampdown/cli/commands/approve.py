@@ -9,31 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
-import json
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
-CHALICE_CONFIG = Path(".chalice") / "config.json"
-
-
-def stage_environment(stage: str | None, config: Path = CHALICE_CONFIG) -> dict[str, str]:
-    """The stage's environment variables from ``.chalice/config.json`` (top level, then the stage's)."""
-    if not stage:
-        return {}
-    try:
-        document = json.loads(config.read_text())
-    except FileNotFoundError:
-        raise click.ClickException(f"--stage {stage}: no {config} here (run from the project directory)") from None
-    if stage not in (document.get("stages") or {}):
-        raise click.ClickException(f"--stage {stage}: no such stage in {config}")
-    env = dict(document.get("environment_variables") or {})
-    env.update(document["stages"][stage].get("environment_variables") or {})
-    return {str(k): str(v) for k, v in env.items()}
 
 
 def target_options(func: F) -> F:
@@ -61,8 +43,9 @@ def open_target(stage: str | None, table: str | None, queue_url: str | None, reg
 
     from chalicelib.incidents import DynamoIncidentStore
     from chalicelib.settings import Settings
+    from clampdown.cli.common import stage_environment
 
-    env = {**stage_environment(stage), **os.environ}
+    env = {**(stage_environment(stage) if stage else {}), **os.environ}
     for name, value in (("CLAMPDOWN_INCIDENTS_TABLE", table), ("CLAMPDOWN_QUEUE_URL", queue_url)):
         if value:
             env[name] = value
@@ -71,8 +54,14 @@ def open_target(stage: str | None, table: str | None, queue_url: str | None, reg
     settings = Settings.from_env(env)
     if not settings.incidents_table:
         raise click.ClickException("no incidents table: give --table, --stage or set CLAMPDOWN_INCIDENTS_TABLE")
+    from botocore.exceptions import NoRegionError
+
     session = boto3.session.Session(region_name=settings.region)
-    return Target(settings, session, DynamoIncidentStore(session.client("dynamodb"), settings.incidents_table))
+    try:
+        client = session.client("dynamodb")
+    except NoRegionError:
+        raise click.ClickException("no AWS region: give --region or set AWS_REGION") from None
+    return Target(settings, session, DynamoIncidentStore(client, settings.incidents_table))
 
 
 def decider(session: Any) -> tuple[str, str]:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from clampdown.cli.common import echo_json, format_option, incident_store_options, open_incident_store
-from clampdown.cli.render import _clean, describe_resource
+from clampdown.cli.render import _clean, call_text, describe_resource, state_lines
 
 
 @click.group("incidents")
@@ -26,7 +26,18 @@ def command() -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @format_option("text", "json")
 def list_incidents(table: str | None, stage: str | None, limit: int, output_format: str) -> None:
-    """The most recently seen incidents first."""
+    """List incidents, the most recently seen first.
+
+    \b
+    One line per incident: id, last seen, status, severity, account and region, the
+    finding type and how many times the finding was delivered.
+
+    \b
+    Examples:
+      clampdown incidents list --stage prod
+      clampdown incidents list --table clampdown-prod-incidents --limit 10
+      clampdown incidents list --stage prod --format json | jq '.incidents[] | select(.status != "contained")'
+    """
     incidents = open_incident_store(table, stage).list_incidents(limit)
     if output_format == "json":
         echo_json({"incidents": [i.to_dict() for i in incidents]})
@@ -38,6 +49,38 @@ def list_incidents(table: str | None, stage: str | None, limit: int, output_form
             f"{incident.id}  {incident.last_seen[:19]}  {incident.status:<17} {incident.severity_label:<8} "
             f"{incident.account} {incident.region}  {_clean(incident.type, 80)}  (x{incident.deliveries})"
         )
+
+
+def _step_lines(step: Any) -> list[str]:
+    """A step: outcome, the planned calls, the state before (and after) it, the calls made, the undo."""
+    who = f", approved by {_clean(step.approved_by, 120)}" if step.approved_by else ""
+    lines = [
+        f"  {step.step + 1}. {step.action} → {describe_resource(step.target)}: {step.status}{who}  "
+        f"[{step.playbook}, {step.mode}]"
+    ]
+    indent = "      "
+    if step.reason:
+        lines.append(f"{indent}{_clean(step.reason, 300)}")
+    plan = step.plan or {}
+    result = step.result or {}
+    calls = plan.get("calls") or []
+    if calls:
+        lines.append(f"{indent}plan:")
+        lines.extend(f"{indent}  {call_text(call)}" for call in calls)
+    lines.extend(f"{indent}{_clean(note, 300)}" for note in plan.get("notes") or ())
+    before = result.get("before", plan.get("before"))
+    if before is not None:
+        lines.extend(state_lines("before", before, indent))
+    if result.get("after") is not None:
+        lines.extend(state_lines("after", result["after"], indent))
+    made = result.get("calls_made") or []
+    if made:
+        lines.append(f"{indent}calls made:")
+        lines.extend(f"{indent}  {call_text(call)}" for call in made)
+    if result.get("error_code"):
+        lines.append(f"{indent}error: {_clean(result['error_code'], 120)}")
+    lines.extend(f"{indent}undo: {_clean(undo, 400)}" for undo in result.get("undo", ()))
+    return lines
 
 
 def _show_text(incident: Any, steps: list[Any], timeline: list[Any], approvals: list[Any]) -> None:
@@ -53,12 +96,8 @@ def _show_text(incident: Any, steps: list[Any], timeline: list[Any], approvals: 
     )
     click.secho("\nSteps", bold=True)
     for step in steps:
-        who = f", approved by {step.approved_by}" if step.approved_by else ""
-        click.echo(f"  {step.action} → {describe_resource(step.target)}: {step.status}{who}  [{step.playbook}]")
-        if step.reason:
-            click.echo(f"      {_clean(step.reason, 300)}")
-        for undo in (step.result or {}).get("undo", ()):
-            click.echo(f"      undo: {_clean(undo, 400)}")
+        for line in _step_lines(step):
+            click.echo(line)
     if approvals:
         click.secho("\nApprovals", bold=True)
         for approval in approvals:
@@ -75,7 +114,15 @@ def _show_text(incident: Any, steps: list[Any], timeline: list[Any], approvals: 
 @incident_store_options
 @format_option("text", "json")
 def show_incident(incident_id: str, table: str | None, stage: str | None, output_format: str) -> None:
-    """One incident: its finding, steps with results, approvals and timeline."""
+    """Show one incident: its finding, each step with its plan, the state before and after
+    it and its outcome, the approvals and the timeline.
+
+    \b
+    Examples:
+      clampdown incidents show inc-48382eed707a7b786e1b --stage prod
+      clampdown incidents show inc-48382eed707a7b786e1b --stage prod --format json
+      clampdown report inc-48382eed707a7b786e1b --stage prod   # the same, as a report
+    """
     store = open_incident_store(table, stage)
     incident = store.get_incident(incident_id)
     if incident is None:

@@ -12,7 +12,14 @@ from typing import Any, TypeVar
 
 import click
 
-from clampdown.cli.common import SHIPPED_PLAYBOOKS, default_playbooks_dir, echo_json, load_library, playbooks_option
+from clampdown.cli.common import (
+    SHIPPED_PLAYBOOKS,
+    default_playbooks_dir,
+    echo_json,
+    format_option,
+    load_library,
+    playbooks_option,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 FALLBACK_REGION = "us-east-1"
@@ -48,12 +55,10 @@ def project_library(project: Path, playbooks_dir: Path | None) -> Any:
 
 
 def load_stage(project: Path, stage: str) -> Any:
-    from clampdown.deploy.stage import Stage, StageError
+    """The stage of the resolved project; an unknown stage exits 2 like every other ``--stage``."""
+    from clampdown.cli.common import load_stage as load
 
-    try:
-        return Stage.load(project, stage)
-    except StageError as exc:
-        raise click.ClickException(str(exc)) from None
+    return load(stage, project)
 
 
 @click.command("package")
@@ -61,8 +66,11 @@ def load_stage(project: Path, stage: str) -> Any:
 @stage_option
 @playbooks_option
 @project_option
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def command(outdir: Path, stage: str, playbooks_dir: Path | None, project_dir: Path | None, as_json: bool) -> None:
+@format_option("text", "json")
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="Same as --format json (kept for old scripts).")
+def command(
+    outdir: Path, stage: str, playbooks_dir: Path | None, project_dir: Path | None, output_format: str, as_json: bool
+) -> None:
     """Build the deployable stack for a stage into OUTDIR.
 
     \b
@@ -77,6 +85,7 @@ def command(outdir: Path, stage: str, playbooks_dir: Path | None, project_dir: P
     Examples:
       clampdown package --stage dev out/
       clampdown package --stage prod --playbooks my-playbooks/ out/prod
+      clampdown package --stage prod --format json out/prod | jq .rules
     \b
     Then:
       aws cloudformation package --template-file out/sam.json --s3-bucket BUCKET \\
@@ -99,7 +108,7 @@ def command(outdir: Path, stage: str, playbooks_dir: Path | None, project_dir: P
         result = package(project, stage, outdir, library)
     except (BuildError, StageError, PolicyError, RuleError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    if as_json:
+    if as_json or output_format == "json":
         echo_json(summary(result))
         return
     click.echo(f"{result.template}  ({len(result.functions)} functions: {', '.join(result.functions)})")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from clampdown.cli.common import format_option, load_library, playbooks_option
+from clampdown.cli.common import format_option, load_library, overrides_stage_option, playbooks_option
 
 
 def render_list(report: object) -> str:
@@ -38,7 +38,8 @@ def render_list(report: object) -> str:
     "responds to, and the GuardDuty types without containment.",
 )
 @format_option("text", "md", "json")
-def command(playbooks_dir: Path | None, show_coverage: bool, output_format: str) -> None:
+@overrides_stage_option
+def command(playbooks_dir: Path | None, show_coverage: bool, output_format: str, stage: str | None) -> None:
     """List the playbook library, or report what it covers.
 
     \b
@@ -54,10 +55,11 @@ def command(playbooks_dir: Path | None, show_coverage: bool, output_format: str)
       clampdown playbooks --coverage
       clampdown playbooks --coverage --format md > docs/playbooks.md
       clampdown playbooks --coverage --format json --playbooks my-playbooks/
+      clampdown playbooks --coverage --stage prod      # as the prod stage's overrides tune it
     """
     from clampdown.coverage import coverage, render_json, render_markdown
 
-    report = coverage(load_library(playbooks_dir))
+    report = coverage(load_library(playbooks_dir, stage))
     if output_format == "json":
         if show_coverage:
             click.echo(render_json(report), nl=False)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from clampdown.cli.common import echo_json, format_option, load_library, playbooks_option
+from clampdown.cli.common import echo_json, format_option, load_library, overrides_stage_option, playbooks_option
 from clampdown.cli.render import _clean, describe_resource
 
 
@@ -122,6 +122,7 @@ def render_summary(doc: dict[str, Any]) -> str:
     help="Worker processes reading files in parallel [default: 0, one per CPU up to 8; 1: no workers].",
 )
 @format_option("text", "json")
+@overrides_stage_option
 def command(
     sources: tuple[str, ...],
     playbooks_dir: Path | None,
@@ -129,14 +130,16 @@ def command(
     until: datetime | None,
     jobs: int,
     output_format: str,
+    stage: str | None,
 ) -> None:
     """Replay a history of events through the playbooks (dry run) and summarise what would have run.
 
     \b
     SOURCES are files, directories (read recursively), - for stdin, or s3://BUCKET/PREFIX
     (objects listed and streamed with your AWS credentials). Accepted: single events, JSON
-    arrays, JSON-lines, CloudTrail log files (also .json.gz, and whole AWSLogs/ trees as
-    CloudTrail lays them out in S3) and get-findings exports ({"Findings": [...]}).
+    arrays, JSON-lines, CloudTrail log files (whole AWSLogs/ trees as CloudTrail lays them
+    out in S3) and get-findings exports ({"Findings": [...]}); any of them gzipped (stdin too).
+    --stage applies that stage's CLAMPDOWN_OVERRIDES (disable, modes, exclude).
 
     \b
     Every event takes the same offline path as `clampdown simulate`, so the plans are the
@@ -157,6 +160,7 @@ def command(
       clampdown replay cloudtrail-logs/AWSLogs/ --since 2026-11-01 --until 2026-11-08
       clampdown replay s3://my-trail-bucket/AWSLogs/123456789012/CloudTrail/ --since 7d
       clampdown replay --format json findings-export.json > replay.json
+      clampdown replay --stage prod cloudtrail-logs/AWSLogs/ --since 30d
     """
     from clampdown.replay import TimeWindow, default_jobs, replay
 
@@ -164,7 +168,7 @@ def command(
         window = TimeWindow(since, until)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--since' / '--until'") from None
-    library = load_library(playbooks_dir)
+    library = load_library(playbooks_dir, stage)
     counter = ProgressLine()
     try:
         summary = replay(sources, library, window=window, progress=counter, jobs=jobs or default_jobs())

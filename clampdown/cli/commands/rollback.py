@@ -16,7 +16,7 @@ def _settings(table: str | None, stage: str | None) -> object:
 
     environ = dict(os.environ)
     if stage:
-        environ.update({k: str(v) for k, v in stage_environment(stage).items()})
+        environ.update(stage_environment(stage))
     environ["CLAMPDOWN_INCIDENTS_TABLE"] = resolve_incidents_table(table, stage)
     return Settings.from_env(environ)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from clampdown.cli.common import echo_json, format_option, load_library, playbooks_option
+from clampdown.cli.common import echo_json, format_option, load_library, overrides_stage_option, playbooks_option
 from clampdown.cli.render import render_evaluation
 
 
@@ -66,13 +66,17 @@ def _mismatch(library: Any, name: str, event: Any) -> dict[str, Any]:
     is_flag=True,
     help="For each playbook that did not match, show the field and clause that failed.",
 )
-def command(events: tuple[str, ...], playbooks_dir: Path | None, output_format: str, explain: bool) -> None:
+@overrides_stage_option
+def command(
+    events: tuple[str, ...], playbooks_dir: Path | None, output_format: str, explain: bool, stage: str | None
+) -> None:
     """Run playbooks against events and print the plans, without touching AWS.
 
     \b
     EVENTS are files, directories (read recursively), or - for stdin. A file may hold one
-    event, a JSON array, JSON-lines, a CloudTrail log file ({"Records": [...]}, also .json.gz)
-    or a get-findings export ({"Findings": [...]}).
+    event, a JSON array, JSON-lines, a CloudTrail log file ({"Records": [...]}) or a
+    get-findings export ({"Findings": [...]}); any of them gzipped (stdin too).
+    --stage applies that stage's CLAMPDOWN_OVERRIDES (disable, modes, exclude).
 
     \b
     For each event: the normalized findings, the playbooks that match, and each planned
@@ -84,8 +88,10 @@ def command(events: tuple[str, ...], playbooks_dir: Path | None, output_format: 
       clampdown simulate tests/data/corpus/guardduty/gd_c7n_UnauthorizedAccess-IAMUser-TorIPCaller.json
       clampdown simulate --explain cloudtrail-logs/
       aws guardduty get-findings ... | clampdown simulate --format json -
+      cat 123456789012_CloudTrail_us-east-1_20261123T0000Z_abc.json.gz | clampdown simulate -
+      clampdown simulate --stage prod tests/data/corpus/guardduty/
     """
-    library = load_library(playbooks_dir)
+    library = load_library(playbooks_dir, stage)
     failed = 0
     if output_format == "json":
         results = list(simulate_events(events, library, explain=explain))

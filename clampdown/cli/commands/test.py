@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from clampdown.cli.common import default_playbooks_dir, echo_json, format_option, playbooks_option
+from clampdown.cli.common import (
+    apply_overrides,
+    default_playbooks_dir,
+    echo_json,
+    format_option,
+    overrides_stage_option,
+    playbooks_option,
+    stage_overrides,
+)
 from clampdown.cli.render import _clean
 
 LABELS = {"pass": ("PASS", "green"), "fail": ("FAIL", "red"), "error": ("ERROR", "red")}
@@ -52,7 +60,10 @@ def render_suite(result: Any, elapsed: float) -> str:
     "--strict", is_flag=True, help="Also fail a playbook without at least one matching and one non-matching case."
 )
 @format_option("text", "json")
-def command(playbook: tuple[str, ...], playbooks_dir: Path | None, strict: bool, output_format: str) -> None:
+@overrides_stage_option
+def command(
+    playbook: tuple[str, ...], playbooks_dir: Path | None, strict: bool, output_format: str, stage: str | None
+) -> None:
     """Run the playbooks' test cases (their tests: section) without touching AWS.
 
     \b
@@ -75,18 +86,25 @@ def command(playbook: tuple[str, ...], playbooks_dir: Path | None, strict: bool,
     where given; params is a subset (keys not named are not compared).
 
     \b
+    --stage tests the library as that stage tunes it (CLAMPDOWN_OVERRIDES: modes and
+    exclusions apply; playbooks it disables are still tested).
+
+    \b
     Exit code 1 if any case fails or cannot run (e.g. a missing event file), or with
-    --strict if a playbook lacks a positive or a negative case.
+    --strict if a playbook lacks a positive or a negative case; 2 for an unknown playbook
+    or stage.
 
     \b
     Examples:
       clampdown test
       clampdown test gd-iam-compromised-credentials --playbooks playbooks/
       clampdown test --strict --format json 'gd-*'
+      clampdown test --stage prod --playbooks my-playbooks/
     """
     from clampdown.playbook_tests import load_test_library, run_suite
     from clampdown.playbooks.loader import PlaybookValidationError
 
+    overrides = stage_overrides(stage)
     path = playbooks_dir or default_playbooks_dir()
     try:
         library = load_test_library([path])
@@ -94,6 +112,7 @@ def command(playbook: tuple[str, ...], playbooks_dir: Path | None, strict: bool,
         for issue in exc.issues:
             click.echo(str(issue), err=True)
         raise click.ClickException(f"the playbooks in {path} are not valid (run: clampdown validate {path})") from None
+    library = apply_overrides(library, stage, overrides)
     started = time.perf_counter()
     try:
         result = run_suite(library, playbook, strict=strict)

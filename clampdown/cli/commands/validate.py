@@ -17,13 +17,13 @@ def command(paths: tuple[Path, ...], output_format: str) -> None:
 
     \b
     Every problem is printed as FILE:LINE: PATH: REASON, for example
-      playbooks/iam.yaml:14: steps[1].params.role_name: 42 is not of type 'string'
+      my-playbooks/iam.yaml:14: steps[1].params.role_name: 42 is not of type 'string'
     Exit code 1 when any playbook has an error; warnings do not fail.
 
     \b
     Examples:
       clampdown validate
-      clampdown validate playbooks/gd-iam-credentials.yaml
+      clampdown validate playbooks/gd-iam-compromised-credentials.yaml
       clampdown validate --format json my-playbooks/
     """
     from clampdown.playbooks.loader import find_playbook_files, validate_paths

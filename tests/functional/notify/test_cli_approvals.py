@@ -114,5 +114,5 @@ def test_stage_settings_come_from_the_chalice_config(
     assert code == 0, out
     assert [m["approval_id"] for m in stage.drain()] == [step.approval_id]
     assert run("approvals", "list", "--stage", "nope")[1].endswith(
-        "Error: --stage nope: no such stage in .chalice/config.json\n"
+        f"Error: --stage nope: no such stage in {project.resolve() / '.chalice' / 'config.json'} (stages: ops)\n"
     )
