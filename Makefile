@@ -40,10 +40,11 @@ audit: $(STAMP)
 	|| { echo "error: dependency audit failed: a known vulnerability, or packages that could not be audited" \
 	          "(is the vulnerability database reachable?): see above" >&2; exit 1; }
 
-# The property/fuzz suites with many more examples (HYPOTHESIS_PROFILE=fuzz): tests/unit (patterns,
-# findings) and tests/reliability (the SQS handler, the playbook loader, templates, input files).
+# The property/fuzz suites with many more examples (HYPOTHESIS_PROFILE=fuzz): every Hypothesis test
+# carries the `fuzz` marker (tests/conftest.py adds it), whatever its file or test name: patterns,
+# findings, the SQS handler, the playbook loader, templates, input files, Slack messages.
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n auto -k "property or fuzz" $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n auto -m fuzz $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done

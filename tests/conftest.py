@@ -28,6 +28,15 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_name, None)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every Hypothesis test is a ``fuzz`` test (``make fuzz`` selects ``-m fuzz``), whatever its name."""
+    from hypothesis import is_hypothesis_test
+
+    for item in items:
+        if is_hypothesis_test(getattr(item, "obj", None)):
+            item.add_marker(pytest.mark.fuzz)
+
+
 def corpus_event(relative: str) -> dict[str, Any]:
     """A real event from the corpus copy, e.g. ``guardduty/gd_c7n_...json``."""
     loaded: dict[str, Any] = json.loads((CORPUS / relative).read_text())
