@@ -202,16 +202,38 @@ class _DocumentChecker:
                 self.add((*path, "event"), str(exc))
 
 
-def resolve_test_event_path(playbook_file: str, reference: str) -> Path:
-    """A test's event file, relative to the playbook file and inside its project (no traversal out)."""
+#: What marks the root of the project a playbook lives in (a repository, a Python project, a Chalice app).
+PROJECT_MARKERS = (".git", "pyproject.toml", ".chalice")
+
+
+def event_roots(playbook_file: str) -> list[Path]:
+    """Where a playbook's test events may be: under its folder's parent (``playbooks/`` next to
+    ``tests/``), and anywhere in the project that contains it (the nearest folder at or above the
+    playbook's with ``.git``, ``pyproject.toml`` or ``.chalice``)."""
     base = Path(playbook_file).resolve().parent
-    root = base.parent
+    roots = [base.parent]
+    project = next((d for d in (base, *base.parents) if any((d / m).exists() for m in PROJECT_MARKERS)), None)
+    if project is not None and not project.is_relative_to(base.parent):
+        roots.append(project)
+    return roots
+
+
+def resolve_test_event_path(playbook_file: str, reference: str) -> Path:
+    """A test's event file: relative to the playbook file, and inside one of :func:`event_roots`.
+
+    The path is resolved (``..`` and symlinks followed) before it is checked, so neither leads out.
+    """
+    base = Path(playbook_file).resolve().parent
+    roots = event_roots(playbook_file)
     candidate = Path(reference)
     if candidate.is_absolute():
         raise ValueError(f"event path {reference!r} must be relative to the playbook file")
     resolved = (base / candidate).resolve()
-    if not resolved.is_relative_to(root):
-        raise ValueError(f"event path {reference!r} leaves the project directory {root}")
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise ValueError(
+            f"event path {reference!r} leaves the project directory {roots[-1]} "
+            f"(test events must be under {' or '.join(map(str, roots))})"
+        )
     if not resolved.is_file():
         raise ValueError(f"event file {reference!r} does not exist (looked for {resolved})")
     return resolved

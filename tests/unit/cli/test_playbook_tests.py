@@ -220,3 +220,31 @@ def test_an_event_path_may_not_leave_the_project(project: Path, tmp_path: Path) 
     assert code == 1
     case = cases(json.loads(out))["a key used from Tor is deactivated"]
     assert case["status"] == "error" and "leaves the project directory" in case["problems"][0]
+
+
+def test_a_copied_playbook_may_read_events_anywhere_in_its_project(tmp_path: Path) -> None:
+    """A playbook copied into a team folder of a repository reads the repository's events (not ``..`` out of it)."""
+    repo = tmp_path / "secops"
+    (repo / ".git").mkdir(parents=True)  # what marks the project: .git, pyproject.toml or .chalice
+    (repo / "events").mkdir()
+    shutil.copy(TOR, repo / "events" / "tor.json")
+    shutil.copy(EC2, repo / "events" / "ec2.json")
+    team = repo / "playbooks" / "team-a"
+    team.mkdir(parents=True)
+    (team / "keys.yaml").write_text(KEYS.replace("../events/", "../../events/"))
+    code, out = run("test", "--playbooks", str(team), "--strict")
+    assert code == 0, out
+
+    (tmp_path / "outside.json").write_text(TOR.read_text())
+    (repo / "events" / "link.json").symlink_to(tmp_path / "outside.json")  # a link inside that points out
+    for reference in ("../../../outside.json", "../../events/link.json", "../../events/../../outside.json"):
+        (team / "keys.yaml").write_text(KEYS.replace("../events/tor.json", reference))
+        code, out = run("test", "tor-keys", "--playbooks", str(team), "--format", "json")
+        case = cases(json.loads(out))["a key used from Tor is deactivated"]
+        assert code == 1 and case["status"] == "error", reference
+        assert f"leaves the project directory {repo.resolve()}" in case["problems"][0]
+
+    shutil.rmtree(repo / ".git")  # without a project marker: only the playbook folder's parent
+    (team / "keys.yaml").write_text(KEYS.replace("../events/", "../../events/"))
+    code, out = run("test", "tor-keys", "--playbooks", str(team), "--format", "json")
+    assert code == 1 and "leaves the project directory" in out
