@@ -1,7 +1,10 @@
-"""Lambda-facing glue between Chalice handlers and the responder: batches, logs, metrics.
+"""Lambda-facing glue between Chalice handlers and the responder: batches, logs, metrics, tracing.
 
 Powertools' batch processor reports partial failures, so one bad message is retried (and after
 ``maxReceiveCount`` lands in the dead-letter queue) while the rest of the batch is acknowledged.
+
+Tracing is opt-in (``CLAMPDOWN_TRACING``): Powertools' Tracer imports the X-Ray SDK, about half a
+second of cold start, so with tracing off nothing here imports it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,17 @@ def metrics() -> Any:
     from aws_lambda_powertools import Metrics
 
     return Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+@cache
+def tracer() -> Any:
+    """Powertools' Tracer (X-Ray): created on the first traced batch, never when tracing is off.
+
+    It patches botocore, so every AWS call the responder makes is a subsegment of the invocation.
+    """
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=SERVICE)
 
 
 class PowertoolsTelemetry:
@@ -80,6 +94,18 @@ def parse_body(body: str) -> dict[str, Any]:
 
 
 def _handle_record(record: Any) -> None:
+    if not _tracing():
+        _handle_message(record)
+        return
+    with tracer().provider.in_subsegment("## message") as subsegment:
+        subsegment.put_annotation("message_id", record.message_id)
+        incident = _handle_message(record)
+        if incident:
+            subsegment.put_annotation("incident_id", incident)
+
+
+def _handle_message(record: Any) -> str | None:
+    """Handles one SQS record; returns the incident it concerned (the logs' correlation id), if any."""
     logger().remove_keys(["correlation_id"])
     try:
         message = parse_body(record.body)
@@ -103,10 +129,28 @@ def _handle_record(record: Any) -> None:
             "steps": [{"key": s.key, "status": s.status} for s in report.steps],
         },
     )
+    return str(report.incidents[0]) if report.incidents else None
+
+
+def _tracing() -> bool:
+    return bool(wiring.responder(PowertoolsTelemetry()).runner.settings.tracing)
 
 
 def handle_sqs(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The SQS entry point: returns ``batchItemFailures`` for the records that failed."""
+    if _tracing():
+        return dict(_traced_batch()(event, context))
+    return process_batch(event, context)
+
+
+@cache
+def _traced_batch() -> Any:
+    """The batch as the invocation's traced handler (``## process_batch``, annotated ColdStart and Service)."""
+    return tracer().capture_lambda_handler(process_batch, capture_response=False)
+
+
+def process_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One SQS batch through the responder, with Powertools' partial batch failures."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     responder = wiring.responder(PowertoolsTelemetry())

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from clampdown.deploy.stage import FUNCTION_POLICIES, Stage
 from clampdown.deploy.templates import member_role_template, merge_template
 
 MERGE_TEMPLATE = "merge-template.json"
+#: Distributions the Lambda Python runtime provides that only botocore needs: Chalice vendors them when a
+#: requirement depends on botocore (aws-xray-sdk does), but a second botocore would shadow the runtime's
+#: and break its pairing with the runtime's boto3. (jmespath stays: Powertools needs it too.)
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "python_dateutil", "six"})
 MEMBER_TEMPLATE = "member-role.json"
 _LIST_FUNCTIONS = """\
 import json, sys
@@ -94,6 +99,41 @@ def write_policy_files(stage: Stage, library: Library, functions: list[str]) -> 
     return sorted(written)
 
 
+def _distribution(dist_info: str) -> str:
+    """``Foo_Bar-1.2.dist-info/RECORD`` → ``foo_bar`` (the normalized distribution name)."""
+    return dist_info.split("/")[0].removesuffix(".dist-info").rsplit("-", 1)[0].replace("-", "_").lower()
+
+
+def strip_runtime_provided(zip_path: Path) -> list[str]:
+    """Removes from the package every file of the :data:`RUNTIME_PROVIDED` distributions (by their
+    ``RECORD``); returns the distributions removed."""
+    with zipfile.ZipFile(zip_path) as archive:
+        names = archive.namelist()
+        records = {
+            name: archive.read(name).decode()
+            for name in names
+            if name.endswith(".dist-info/RECORD") and name.count("/") == 1
+        }
+        removed = sorted({_distribution(name) for name in records} & RUNTIME_PROVIDED)
+        if not removed:
+            return []
+        drop = {
+            line.split(",")[0]
+            for name, text in records.items()
+            if _distribution(name) in removed
+            for line in text.splitlines()
+            if line
+        }
+        drop |= {n for n in names if n.split("/")[0].endswith(".dist-info") and _distribution(n) in removed}
+        stripped = zip_path.with_suffix(".stripped")
+        with zipfile.ZipFile(stripped, "w", zipfile.ZIP_DEFLATED) as out:
+            for info in archive.infolist():
+                if info.filename not in drop:
+                    out.writestr(info, archive.read(info.filename))
+    stripped.replace(zip_path)
+    return removed
+
+
 def chalice_executable() -> str:
     beside = Path(sys.executable).with_name("chalice")
     found = str(beside) if beside.exists() else shutil.which("chalice")
@@ -139,6 +179,7 @@ def package(project_dir: Path, stage_name: str, outdir: Path, library: Library) 
         if result.returncode != 0:
             raise BuildError(f"chalice package failed:\n{(result.stderr or result.stdout).strip()}")
         shutil.copyfile(merge_path, outdir / MERGE_TEMPLATE)
+    strip_runtime_provided(outdir / "deployment.zip")
     member_path = outdir / MEMBER_TEMPLATE
     member_path.write_text(json.dumps(member_role_template(stage, library), indent=2) + "\n")
     return PackageResult(

@@ -291,6 +291,9 @@ def _functions(stage: Stage, library: Library, functions: Sequence[str]) -> dict
         properties: dict[str, Any] = {
             "FunctionName": stage.function_name(function),
             "Environment": {"Variables": environment()},
+            # CLAMPDOWN_TRACING decides, whatever Chalice's own "xray" setting says: the role's X-Ray
+            # permissions (policy.TRACING) and the SDK's use (chalicelib.handlers) follow the same flag.
+            "Tracing": "Active" if stage.settings.tracing else "PassThrough",
         }
         if function == RESPONDER:
             event_source: dict[str, Any] = {

@@ -21,6 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from chalicelib.incidents import TABLE_DEFINITION
+from clampdown.deploy.build import RUNTIME_PROVIDED
 from clampdown.deploy.bundle import bundle_bytes
 from clampdown.deploy.rules import generate_rules
 from tests.deploy.helpers import as_list, project_copy, shipped_library
@@ -65,9 +66,8 @@ class Packaged:
         return dict(self.template["Resources"])
 
 
-@pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packaged]:
-    project = project_copy(tmp_path_factory.mktemp("project"))
+def package_copy(project: Path) -> Packaged:
+    """``clampdown package --stage dev`` on a copy of the project, without AWS_DEFAULT_REGION."""
     out = project / "out"
     environ = {k: v for k, v in os.environ.items() if k != "AWS_DEFAULT_REGION"}
     started = time.monotonic()
@@ -81,7 +81,52 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packaged]:
     )
     seconds = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
-    yield Packaged(project, out, result.stderr, seconds)
+    return Packaged(project, out, result.stderr, seconds)
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
+    return package_copy(project_copy(tmp_path_factory.mktemp("project")))
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
+    """The dev stage with tracing turned on in its config.json."""
+    project = project_copy(tmp_path_factory.mktemp("traced"))
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["stages"]["dev"]["environment_variables"]["CLAMPDOWN_TRACING"] = "true"
+    config_path.write_text(json.dumps(config, indent=2))
+    return package_copy(project)
+
+
+FUNCTIONS = {"Respond": "RespondRole", "APIHandler": "ApiHandlerRole", "ExpireApprovals": "ExpireApprovalsRole"}
+XRAY_WRITE = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+
+
+def tracing_statements(packaged: Packaged, role: str) -> list[dict[str, Any]]:
+    [policy] = packaged.resources[role]["Properties"]["Policies"]
+    return [
+        s for s in policy["PolicyDocument"]["Statement"] if any(a.startswith("xray:") for a in as_list(s["Action"]))
+    ]
+
+
+def test_tracing_is_off_by_default_and_on_when_the_stage_sets_it(packaged: Packaged, traced: Packaged) -> None:
+    """Off: Lambda passes traces through and the roles cannot write to X-Ray. On: every function traced
+    actively, with the permission it needs, and the X-Ray SDK (which Powertools' Tracer imports) packaged."""
+    for function, role in FUNCTIONS.items():
+        assert packaged.resources[function]["Properties"]["Tracing"] == "PassThrough"
+        assert tracing_statements(packaged, role) == []
+        assert traced.resources[function]["Properties"]["Tracing"] == "Active"
+        [statement] = tracing_statements(traced, role)
+        assert statement["Action"] == XRAY_WRITE and statement["Resource"] == ["*"]
+    with zipfile.ZipFile(traced.out / "deployment.zip") as archive:
+        top = {n.split("/")[0] for n in archive.namelist()}
+    assert {"aws_xray_sdk", "wrapt"} <= top
+    # Its botocore dependency is the runtime's: a vendored copy would shadow it (and boto3's pairing with it).
+    assert not top & {"botocore", "boto3", "dateutil", "six.py", "s3transfer"}
+    result = subprocess.run([CFN_LINT, str(traced.out / "sam.json")], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def requirement_closure(requirements: Path) -> set[str]:
@@ -125,7 +170,8 @@ def test_the_package_holds_the_app_and_its_runtime_dependencies_only(packaged: P
     # Chalice's runtime module (the decorators app.py uses) ships; the CLI and deployer do not.
     assert {n for n in names if n.startswith("chalice/")} == {"chalice/__init__.py", "chalice/app.py"}
     vendored = {canonicalize_name(n.split("/")[0].removesuffix(".dist-info").rsplit("-", 1)[0]) for n in records}
-    assert vendored == requirement_closure(packaged.project / "requirements.txt")
+    provided = {canonicalize_name(name) for name in RUNTIME_PROVIDED}
+    assert vendored == requirement_closure(packaged.project / "requirements.txt") - provided
     owned = {line.split(",")[0].split("/")[0] for text in records.values() for line in text.splitlines() if line}
     assert top <= owned | {"app.py", "chalicelib", "chalice"}
     assert size < 5 * 1024 * 1024

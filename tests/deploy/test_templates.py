@@ -53,3 +53,21 @@ def test_without_containment_there_is_no_member_role(tmp_path: Path) -> None:
     lib = library(tmp_path, playbook("log-only", {"source": ["aws.guardduty"], "detail-type": ["GuardDuty Finding"]}))
     with pytest.raises(ValueError, match="nothing to do"):
         member_role_template(stage(), lib)
+
+
+@pytest.mark.parametrize(("setting", "tracing"), [(None, "PassThrough"), ("false", "PassThrough"), ("true", "Active")])
+def test_functions_are_traced_only_when_the_stage_turns_tracing_on(setting: str | None, tracing: str) -> None:
+    lib = shipped_library()
+    st = stage() if setting is None else stage(CLAMPDOWN_TRACING=setting)
+    resources = merge_template(st, lib, generate_rules(lib), ["respond", "api_handler", "expire_approvals"])[
+        "Resources"
+    ]
+    for function, role in (
+        ("Respond", "RespondRole"),
+        ("APIHandler", "ApiHandlerRole"),
+        ("ExpireApprovals", "ExpireApprovalsRole"),
+    ):
+        assert resources[function]["Properties"]["Tracing"] == tracing
+        [policy] = resources[role]["Properties"]["Policies"]
+        sids = {s["Sid"] for s in policy["PolicyDocument"]["Statement"]}
+        assert ("Tracing" in sids) == (tracing == "Active")
