@@ -11,10 +11,17 @@ Three documents, one generator:
   commands to the queue, the notification secrets and topic, its log groups. No containment.
 * ``member``: the containment permissions only, for the role in member accounts.
 
-ARNs are written with CloudFormation pseudo-parameters (``${AWS::AccountId}``...). The merge
-template uses them as ``Fn::Sub`` (exact at deploy time, :func:`render_cfn`); the policy file Chalice
-requires gets them resolved or as ``*`` (:func:`render_literal`), where the stage-specific names still
-scope every statement. No statement ever allows a wildcard action.
+Each denies containment of Clampdown itself, so IAM refuses it even if a guardrail were
+misconfigured. In the home account that is every ``clampdown-*`` role and function (the guardrails
+treat them as the responder's too). In a member account it is only the member role and the home
+account's exact role and function names: an attacker who can create roles there must not be able to
+shelter a backdoor by naming it ``clampdown-...``.
+
+ARNs are written with CloudFormation pseudo-parameters (``${AWS::AccountId}``..., and ``${HomeAccountId}``
+for the responder's account in the member policy). The templates use them as ``Fn::Sub`` (exact at
+deploy time, :func:`render_cfn`); the policy file Chalice requires gets them resolved or as ``*``
+(:func:`render_literal`), where the stage-specific names still scope every statement. No statement
+ever allows a wildcard action.
 """
 
 from __future__ import annotations
@@ -32,6 +39,11 @@ from chalicelib.playbooks.library import Library
 from chalicelib.playbooks.template import has_template
 from chalicelib.settings import Settings
 from clampdown.deploy.stage import ACCOUNT, FUNCTION_POLICIES, PARTITION, REGION, Stage
+
+#: The responder's (home) account in the member policy: the member template derives it from its
+#: ResponderRoleArn parameter; rendered literally it is the given account or ``*``.
+HOME_ACCOUNT_VARIABLE = "HomeAccountId"
+HOME_ACCOUNT = "${" + HOME_ACCOUNT_VARIABLE + "}"
 
 Document = dict[str, Any]
 Statement = dict[str, Any]
@@ -51,8 +63,8 @@ LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 TRACING = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
 #: Only a rollback of ec2.detach-instance-profile passes a role, and only to EC2.
 PASS_ROLE_CONDITIONS: Mapping[str, Any] = {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
-#: Clampdown's own roles and functions: never a target of its own containment (the guardrails
-#: refuse them too; this makes IAM refuse them even if a guardrail were misconfigured).
+#: Clampdown's own roles and functions in its home account: never a target of its own containment (the
+#: guardrails refuse them too; this makes IAM refuse them even if a guardrail were misconfigured).
 OWN_ROLE_PATTERN = "clampdown-*"
 #: Settings naming a secret that only the Slack request handler reads.
 INTERACTIONS_ONLY_SECRETS = frozenset({"slack_signing_secret"})
@@ -180,7 +192,8 @@ def _allow(sid: str, actions: Iterable[str], resources: Iterable[str], condition
     return statement
 
 
-def containment_statements(permissions: list[str], member_role_name: str) -> list[Statement]:
+def containment_statements(permissions: list[str], own_resources: list[str]) -> list[Statement]:
+    """Containment on any resource (``*``) except ``own_resources``: Clampdown's own roles and functions."""
     statements: list[Statement] = []
     plain = [p for p in permissions if p != "iam:PassRole"]
     if plain:
@@ -194,16 +207,29 @@ def containment_statements(permissions: list[str], member_role_name: str) -> lis
                 "Sid": "NeverContainClampdown",
                 "Effect": "Deny",
                 "Action": sorted(protected),
-                "Resource": sorted(
-                    {
-                        f"arn:{PARTITION}:iam::*:role/{OWN_ROLE_PATTERN}",
-                        f"arn:{PARTITION}:iam::*:role/{member_role_name}",
-                        f"arn:{PARTITION}:lambda:*:*:function:{OWN_ROLE_PATTERN}",
-                    }
-                ),
+                "Resource": sorted(set(own_resources)),
             }
         )
     return statements
+
+
+def home_own_resources(member_role_name: str) -> list[str]:
+    """In the home account: every ``clampdown-*`` role and function, and the member role."""
+    return [
+        f"arn:{PARTITION}:iam::*:role/{OWN_ROLE_PATTERN}",
+        f"arn:{PARTITION}:iam::*:role/{member_role_name}",
+        f"arn:{PARTITION}:lambda:*:*:function:{OWN_ROLE_PATTERN}",
+    ]
+
+
+def member_own_resources(stage: Stage) -> list[str]:
+    """In a member account: the member role itself, and the responder's exact roles and functions in
+    the home account. Never a name pattern: ``clampdown-persist`` in a member account is contained."""
+    resources = [f"arn:{PARTITION}:iam::{ACCOUNT}:role/{stage.settings.member_role_name}"]
+    for function in sorted(FUNCTION_POLICIES):
+        resources.append(f"arn:{PARTITION}:iam::{HOME_ACCOUNT}:role/{stage.role_name(function)}")
+        resources.append(f"arn:{PARTITION}:lambda:*:{HOME_ACCOUNT}:function:{stage.function_name(function)}")
+    return resources
 
 
 def _notification_statements(settings: Settings, topics: list[str], *, interactions: bool) -> list[Statement]:
@@ -240,7 +266,7 @@ def responder_policy(stage: Stage, library: Library, functions: Iterable[str] | 
     """``functions``: whose log groups it may write (default: every function with this policy)."""
     settings = stage.settings
     _check_channels(library, settings)
-    statements = containment_statements(containment_permissions(library), settings.member_role_name)
+    statements = containment_statements(containment_permissions(library), home_own_resources(settings.member_role_name))
     statements += [
         _allow("ConsumeEventQueue", QUEUE_CONSUMER, [stage.queue_arn()]),
         _allow("IncidentStore", INCIDENT_STORE, [stage.table_arn(stage.incidents_table)]),
@@ -267,8 +293,9 @@ def interactions_policy(stage: Stage, functions: Iterable[str] | None = None) ->
     return {"Version": VERSION, "Statement": statements}
 
 
-def member_policy(library: Library, member_role_name: str) -> Document:
-    return {"Version": VERSION, "Statement": containment_statements(containment_permissions(library), member_role_name)}
+def member_policy(stage: Stage, library: Library) -> Document:
+    statements = containment_statements(containment_permissions(library), member_own_resources(stage))
+    return {"Version": VERSION, "Statement": statements}
 
 
 def policy_for(kind: str, stage: Stage, library: Library) -> Document:
@@ -277,27 +304,34 @@ def policy_for(kind: str, stage: Stage, library: Library) -> Document:
     if kind == "interactions":
         return interactions_policy(stage)
     if kind == "member":
-        return member_policy(library, stage.settings.member_role_name)
+        return member_policy(stage, library)
     raise PolicyError(f"unknown policy {kind!r} (one of {', '.join(KINDS)})")
 
 
 # -- rendering ------------------------------------------------------------------------------------
-def render_cfn(document: Any) -> Any:
-    """Every string with ``${...}`` becomes ``{"Fn::Sub": ...}`` (resolved by CloudFormation)."""
+def render_cfn(document: Any, variables: Mapping[str, Any] | None = None) -> Any:
+    """Every string with ``${...}`` becomes ``{"Fn::Sub": ...}`` (resolved by CloudFormation), with
+    the ``variables`` it names (name → CloudFormation expression) as ``Fn::Sub``'s variable map."""
     if isinstance(document, Mapping):
-        return {k: render_cfn(v) for k, v in document.items()}
+        return {k: render_cfn(v, variables) for k, v in document.items()}
     if isinstance(document, list):
-        return [render_cfn(v) for v in document]
+        return [render_cfn(v, variables) for v in document]
     if isinstance(document, str) and _SUB.search(document):
-        return {"Fn::Sub": document}
+        used = {k: v for k, v in (variables or {}).items() if "${" + k + "}" in document}
+        return {"Fn::Sub": [document, dict(sorted(used.items()))]} if used else {"Fn::Sub": document}
     return document
 
 
 def render_literal(
-    document: Any, *, partition: str = "aws", region: str | None = None, account: str | None = None
+    document: Any,
+    *,
+    partition: str = "aws",
+    region: str | None = None,
+    account: str | None = None,
+    home_account: str | None = None,
 ) -> Any:
-    """Pseudo-parameters resolved: the partition, and the region/account when known, else ``*``."""
-    values = {PARTITION: partition, REGION: region or "*", ACCOUNT: account or "*"}
+    """Pseudo-parameters resolved: the partition, and the region/account/home account when known, else ``*``."""
+    values = {PARTITION: partition, REGION: region or "*", ACCOUNT: account or "*", HOME_ACCOUNT: home_account or "*"}
 
     def resolve(value: Any) -> Any:
         if isinstance(value, Mapping):

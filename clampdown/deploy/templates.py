@@ -17,7 +17,13 @@ from typing import Any
 
 from chalicelib.incidents import TABLE_DEFINITION
 from chalicelib.playbooks.library import Library
-from clampdown.deploy.policy import interactions_policy, member_policy, render_cfn, responder_policy
+from clampdown.deploy.policy import (
+    HOME_ACCOUNT_VARIABLE,
+    interactions_policy,
+    member_policy,
+    render_cfn,
+    responder_policy,
+)
 from clampdown.deploy.rules import RuleSet
 from clampdown.deploy.stage import FUNCTION_POLICIES, RESPONDER, Stage
 
@@ -359,7 +365,9 @@ def merge_template(stage: Stage, library: Library, rules: RuleSet, functions: Se
 def member_role_template(stage: Stage, library: Library) -> dict[str, Any]:
     """The role the responder assumes in member accounts: containment permissions only."""
     settings = stage.settings
-    policy = member_policy(library, settings.member_role_name)
+    policy = member_policy(stage, library)
+    # The responder's account, from the responder's role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME).
+    home_account = {"Fn::Select": [4, {"Fn::Split": [":", {"Ref": "ResponderRoleArn"}]}]}
     if not policy["Statement"]:
         raise ValueError("the enabled playbooks use no action that changes AWS: a member role would have nothing to do")
     return {
@@ -400,7 +408,7 @@ def member_role_template(stage: Stage, library: Library) -> dict[str, Any]:
                     "Policies": [
                         {
                             "PolicyName": "clampdown-containment",
-                            "PolicyDocument": render_cfn(policy),
+                            "PolicyDocument": render_cfn(policy, {HOME_ACCOUNT_VARIABLE: home_account}),
                         }
                     ],
                     "Tags": _tags(stage),

@@ -4,6 +4,7 @@ stage's resources, and sufficient for what the deployed functions really call (o
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from clampdown.deploy.policy import (
     responder_policy,
 )
 from clampdown.deploy.stage import Stage
+from clampdown.deploy.templates import member_role_template
 from tests.deploy.helpers import allows, as_list, library, playbook, shipped_library, stage, statements
 
 GD = {"source": ["aws.guardduty"], "detail-type": ["GuardDuty Finding"]}
@@ -38,7 +40,7 @@ def test_no_wildcard_action_anywhere_and_every_shipped_permission_present() -> N
     for document in (
         responder_policy(st, lib),
         interactions_policy(st),
-        member_policy(lib, "ClampdownMemberResponder"),
+        member_policy(stage(), lib),
     ):
         rendered = render_literal(document)
         assert all("*" not in action and action.count(":") == 1 for action in all_actions(rendered))
@@ -46,7 +48,7 @@ def test_no_wildcard_action_anywhere_and_every_shipped_permission_present() -> N
     used = {step.action for p in lib.enabled for step in p.steps}
     needed = {perm for name in used for perm in REGISTRY[name].permissions}
     assert needed and needed <= actions_of(responder_policy(st, lib))
-    assert needed == actions_of(member_policy(lib, "ClampdownMemberResponder"))
+    assert needed == actions_of(member_policy(stage(), lib))
 
 
 def test_only_the_actions_of_the_playbooks_in_use(tmp_path: Path) -> None:
@@ -71,7 +73,7 @@ def test_only_the_actions_of_the_playbooks_in_use(tmp_path: Path) -> None:
     assert not any(
         a.startswith(("ec2:", "autoscaling:", "lambda:", "elasticloadbalancing:")) for a in actions_of(document)
     )
-    assert set(actions_of(member_policy(lib, "M"))) == key_action
+    assert set(actions_of(member_policy(stage(), lib))) == key_action
 
 
 def test_a_disabled_playbook_takes_its_permissions_with_it(tmp_path: Path) -> None:
@@ -100,7 +102,10 @@ def test_runtime_statements_name_only_the_stage_resources() -> None:
         "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/clampdown-prod-respond:*"
     ]
     # Resource "*" only for containment (customer resources); nothing to assume without member accounts.
-    assert {s["Sid"] for s in statements(rendered) if "*" in s["Resource"]} == {"Containment"}
+    assert {s["Sid"] for s in statements(rendered) if "*" in s["Resource"]} <= {
+        "Containment",
+        "PassRoleToEc2ForRollback",
+    }
     assert "AssumeMemberRoles" not in by_sid and "sts:AssumeRole" not in actions_of(rendered)
     # The responder never writes to its own queue nor scans the table (the Slack side does).
     assert not {"sqs:SendMessage", "dynamodb:Scan", "dynamodb:DeleteItem"} & set(by_sid["IncidentStore"]["Action"])
@@ -157,13 +162,85 @@ def test_a_notification_step_without_its_channel_is_refused(tmp_path: Path) -> N
 
 def test_pass_role_is_limited_to_ec2_and_clampdown_cannot_contain_itself(tmp_path: Path) -> None:
     lib = library(tmp_path, playbook("profile", GD, "ec2.detach-instance-profile", "iam.quarantine-role"))
-    document = render_literal(member_policy(lib, "ClampdownMemberResponder"))
+    document = render_literal(member_policy(stage("prod"), lib))
     [pass_role] = [s for s in statements(document) if "iam:PassRole" in s["Action"]]
     assert pass_role["Action"] == ["iam:PassRole"]
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
     assert allows(document, "iam:PutRolePolicy", "arn:aws:iam::111111111111:role/web-app")
     assert not allows(document, "iam:PutRolePolicy", "arn:aws:iam::111111111111:role/ClampdownMemberResponder")
     assert not allows(document, "iam:PutRolePolicy", "arn:aws:iam::111111111111:role/clampdown-prod-respond")
+
+
+HOME, MEMBER = "222222222222", "111111111111"
+LAMBDA_AND_IAM = ("iam.quarantine-role", "iam.revoke-role-sessions", "lambda.zero-concurrency")
+
+
+def _own_and_backdoors(document: dict[str, Any]) -> None:
+    """What real IAM decides for the member role: Clampdown's exact identities refused, look-alikes contained."""
+    refused = [
+        ("iam:PutRolePolicy", f"arn:aws:iam::{MEMBER}:role/ClampdownMemberResponder"),
+        ("iam:PutRolePolicy", f"arn:aws:iam::{HOME}:role/clampdown-prod-respond"),
+        ("iam:PutRolePolicy", f"arn:aws:iam::{HOME}:role/clampdown-prod-api_handler"),
+        ("lambda:PutFunctionConcurrency", f"arn:aws:lambda:eu-west-1:{HOME}:function:clampdown-prod-respond"),
+        ("lambda:PutFunctionConcurrency", f"arn:aws:lambda:us-east-1:{HOME}:function:clampdown-prod-expire_approvals"),
+    ]
+    contained = [
+        # An attacker's backdoors named like Clampdown in the member account: contained like any other.
+        ("iam:PutRolePolicy", f"arn:aws:iam::{MEMBER}:role/clampdown-persist"),
+        ("iam:PutRolePolicy", f"arn:aws:iam::{MEMBER}:role/clampdown-prod-respond"),
+        ("lambda:PutFunctionConcurrency", f"arn:aws:lambda:eu-west-1:{MEMBER}:function:clampdown-persist"),
+        ("lambda:PutFunctionConcurrency", f"arn:aws:lambda:eu-west-1:{MEMBER}:function:clampdown-prod-respond"),
+        # Another stage's names in the home account are not this stage's own.
+        ("iam:PutRolePolicy", f"arn:aws:iam::{HOME}:role/clampdown-persist"),
+    ]
+    assert [r for r in refused if allows(document, *r)] == []
+    assert [c for c in contained if not allows(document, *c)] == []
+
+
+def test_in_member_accounts_only_clampdowns_exact_identities_are_refused(tmp_path: Path) -> None:
+    """The member role's deny names the member role and the home account's exact role and function names,
+    never a ``clampdown-*`` pattern: under real IAM a pattern would shelter an attacker's ``clampdown-persist``."""
+    lib = library(tmp_path, playbook("mixed", GD, *LAMBDA_AND_IAM))
+    document = member_policy(stage("prod"), lib)
+    [deny] = [s for s in statements(document) if s["Effect"] == "Deny"]
+    assert not [r for r in deny["Resource"] if "*:role/" in r or "function:clampdown-*" in r or r.endswith("-*")]
+    _own_and_backdoors(render_literal(document, account=MEMBER, home_account=HOME))
+    # In the home account the responder's own policy keeps every clampdown-* role and function out of reach.
+    home = render_literal(responder_policy(stage("prod"), lib), account=HOME, region="eu-west-1")
+    assert not allows(home, "iam:PutRolePolicy", f"arn:aws:iam::{HOME}:role/clampdown-persist")
+    assert not allows(home, "lambda:PutFunctionConcurrency", f"arn:aws:lambda:eu-west-1:{HOME}:function:clampdown-x")
+
+
+def resolve_cfn(value: Any, parameters: dict[str, str], account: str, partition: str = "aws") -> Any:
+    """CloudFormation's intrinsic functions the member template uses (Ref, Fn::Sub, Fn::Select, Fn::Split)."""
+    if isinstance(value, list):
+        return [resolve_cfn(v, parameters, account, partition) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"}:
+        return {"AWS::AccountId": account, "AWS::Partition": partition, **parameters}[value["Ref"]]
+    if set(value) == {"Fn::Select"}:
+        index, items = value["Fn::Select"]
+        return resolve_cfn(items, parameters, account, partition)[index]
+    if set(value) == {"Fn::Split"}:
+        separator, text = value["Fn::Split"]
+        return resolve_cfn(text, parameters, account, partition).split(separator)
+    if set(value) == {"Fn::Sub"}:
+        text, variables = value["Fn::Sub"] if isinstance(value["Fn::Sub"], list) else (value["Fn::Sub"], {})
+        names = {"AWS::AccountId": account, "AWS::Partition": partition, **parameters}
+        names.update({k: resolve_cfn(v, parameters, account, partition) for k, v in variables.items()})
+        return re.sub(r"\$\{([^}]+)\}", lambda m: names[m.group(1)], text)
+    return {k: resolve_cfn(v, parameters, account, partition) for k, v in value.items()}
+
+
+def test_the_member_template_refuses_the_responder_of_the_account_it_trusts(tmp_path: Path) -> None:
+    """The member role template, as CloudFormation resolves it in a member account: the home account in
+    its deny is the one of the ResponderRoleArn it is given."""
+    template = member_role_template(stage("prod"), library(tmp_path, playbook("mixed", GD, *LAMBDA_AND_IAM)))
+    role = template["Resources"]["MemberRole"]["Properties"]
+    parameters = {"ResponderRoleArn": f"arn:aws:iam::{HOME}:role/clampdown-prod-respond", "ExternalId": "x-1"}
+    [policy] = resolve_cfn(role["Policies"], parameters, MEMBER)
+    _own_and_backdoors(policy["PolicyDocument"])
 
 
 def test_cloudformation_rendering_substitutes_pseudo_parameters() -> None:

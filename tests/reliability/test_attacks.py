@@ -19,9 +19,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from chalicelib.actions.base import iam_action
 from clampdown import sandbox as sb
 from clampdown import scenarios
 from clampdown.cli import cli
+from clampdown.deploy.policy import member_policy, render_literal
+from tests.deploy.helpers import allows, shipped_library
+from tests.deploy.helpers import stage as deploy_stage
 from tests.reliability.conftest import SleepLog
 from tests.reliability.harness import PLAYBOOKS, Deployment, deployment
 from tests.reliability.strategies import HOSTILE_TEXT
@@ -449,7 +453,8 @@ def test_protected_resources_are_refused_at_run_time(backoff: SleepLog) -> None:
 
 def test_an_attacker_role_named_like_the_responders_in_a_member_account_is_contained(backoff: SleepLog) -> None:
     """Protection of the responder's roles is scoped to its home account: an attacker's ``clampdown-persist``
-    role in a member account is contained like any other."""
+    role in a member account is contained like any other. moto does not evaluate IAM policies, so what
+    real IAM would decide is checked on the generated member-role policy: it must allow every call made."""
     with deployment(environ={"CLAMPDOWN_ACCOUNTS": MEMBER}) as stage:
         creds = stage.client("sts").assume_role(
             RoleArn=f"arn:aws:iam::{MEMBER}:role/ClampdownMemberResponder", RoleSessionName="setup"
@@ -472,6 +477,14 @@ def test_an_attacker_role_named_like_the_responders_in_a_member_account_is_conta
         assert member_iam.list_role_policies(RoleName="clampdown-persist")["PolicyNames"] == [
             "clampdown-revoke-older-sessions"
         ]
+        policy = render_literal(
+            member_policy(deploy_stage(sb.STAGE), shipped_library()), account=MEMBER, home_account=sb.ACCOUNT
+        )
+        made = [c for c in stage.calls.calls if c.service == "iam" and c.writes]
+        assert made and all(
+            allows(policy, iam_action("iam", c.operation), f"arn:aws:iam::{MEMBER}:role/{c.params['RoleName']}")
+            for c in made
+        ), [c.operation for c in made]
 
 
 def test_hostile_text_constants_cover_the_dangerous_classes() -> None:
