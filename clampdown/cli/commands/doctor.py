@@ -26,6 +26,11 @@ from clampdown.cli.common import SHIPPED_PLAYBOOKS, echo_json, format_option, lo
     "--canary/--no-canary", default=True, show_default=True, help="Send a canary message through the real path."
 )
 @click.option("--canary-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the canary.")
+@click.option(
+    "--peek",
+    is_flag=True,
+    help="Read up to 10 dead-lettered messages to say why they failed (each read counts as a receive).",
+)
 @playbooks_option
 @format_option("text", "json")
 def command(
@@ -35,23 +40,33 @@ def command(
     member_accounts: tuple[str, ...],
     canary: bool,
     canary_timeout: float,
+    peek: bool,
     playbooks_dir: Path | None,
     output_format: str,
 ) -> None:
     """Check that a deployed stage is healthy, naming each fault and its fix.
 
     \b
-    Rules exist, are enabled, pin source and detail-type and target the queue; the dead-letter
-    queue is empty (or how many and why); alarms exist; the member role can be assumed in each
-    configured account and region; the kill switch's state; a canary message reaches the
-    responder through the queue (with its latency). Exit code 1 when a check fails; a kill
-    switch that is on is a warning. Uses your AWS credentials (read-only calls, plus one SQS
-    message for the canary).
+    Rules exist, are enabled, pin source and detail-type, target the queue, and the queue's
+    policy lets them send; the dead-letter queue is empty (or how many failed; --peek reads up
+    to 10 to say why); alarms exist; the member role can be assumed in each configured account
+    and region and reads itself there; the kill switch's state; a canary message reaches the
+    responder (with its latency). Each check reports its own errors: an API that cannot be
+    reached fails that check, and the others still run. Exit code 1 when a check fails; a kill
+    switch that is on is a warning. Uses your AWS credentials: read-only calls, plus one SQS
+    message for the canary.
+
+    \b
+    The canary covers queue → event source mapping → Lambda → incident table. It does not
+    cover EventBridge's delivery to the queue: the rules accept only AWS sources (which
+    PutEvents cannot publish) and your configured custom sources, and a canary source would
+    widen them. The rules, their targets and the queue policy are checked one by one instead.
 
     \b
     Examples:
       clampdown doctor --stage prod
       clampdown doctor --stage prod --member-region eu-south-2 --format json
+      clampdown doctor --stage prod --no-canary --peek
     """
     import boto3
 
@@ -74,6 +89,7 @@ def command(
         member_regions=member_regions,
         member_accounts=member_accounts,
         canary_timeout_s=canary_timeout,
+        peek=peek,
     )
     checks = doctor.run(canary=canary)
     if output_format == "json":
