@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from chalicelib.incidents import IncidentStore, StepRecord
@@ -553,3 +554,26 @@ def _dd(key: str, value: Any) -> str:
 
 
 RENDERERS = {"md": to_markdown, "html": to_html}
+
+#: File name extension of each format.
+EXTENSIONS = {"md": "md", "html": "html", "json": "json"}
+
+
+def render(doc: Mapping[str, Any], output_format: str) -> str:
+    """The report document in ``md``, ``html`` or ``json``."""
+    if output_format == "json":
+        return json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n"
+    return RENDERERS[output_format](doc)
+
+
+def write_reports(docs: Mapping[str, Mapping[str, Any]], directory: Path, output_format: str) -> list[Path]:
+    """One report file per incident (``<incident id>.<format>``) in ``directory`` (created if needed)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for incident_id, doc in docs.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", incident_id) or incident_id.startswith("."):
+            raise ValueError(f"not a usable file name for a report: {incident_id!r}")
+        path = directory / f"{incident_id}.{EXTENSIONS[output_format]}"
+        path.write_text(render(doc, output_format), encoding="utf-8")
+        written.append(path)
+    return written
