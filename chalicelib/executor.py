@@ -91,6 +91,7 @@ class StepRunner:
             guard=self.guardrails,
             now=self.clock(),
             on_call=lambda call: self.telemetry.count("AwsApiCalls"),
+            suppressions=tuple(incident.suppressed),
         )
 
     def _log(self, incident: Incident, kind: str, message: str, **data: Any) -> None:
@@ -315,9 +316,10 @@ class StepRunner:
         target = Resource.from_dict(record.target) if record.target else None
         before = (record.result or {}).get("before") or {}
         ctx = self.context(incident, Finding.from_dict(incident.finding), record.playbook)
+        wrote = (record.result or {}).get("after")  # restored only while the resource is still as left
         if dry_run:
-            return action.plan_rollback(ctx, target, before).to_dict()
-        result = action.rollback(ctx, target, before)
+            return action.plan_rollback(ctx, target, before, wrote=wrote).to_dict()
+        result = action.rollback(ctx, target, before, wrote=wrote)
         if result.status in (Status.ROLLED_BACK, Status.NOTHING_TO_ROLL_BACK):
             record.result = {**(record.result or {}), "rollback": result.to_dict()}
             self._finish(incident, record, "rolled-back", f"rolled back: {result.status}")

@@ -2,7 +2,13 @@
 
 - protected resources (ARN/id/name globs, tags, whole accounts);
 - principals that must keep working (incident-response and break-glass roles);
-- the responder itself (its roles, its function, its member-account role): never a target.
+- the responder itself (its roles, its function, its member-account role): never a target;
+- what a rollback released: the same containment of the same resource never happens again for the
+  same finding (the incident's suppressions), or the next redelivery would undo the human's decision.
+
+A resource named without an ARN (an IAM role from an access key, a bucket by name) is matched through
+the ARN its kind, account, region and name give it. The actions check these rules twice: on what the
+finding says, then on the live resource (its real ARN and tags, ``actions._live``).
 
 The kill switch and the blast-radius limit decide *whether* steps run at all; they live in the
 responder (they need the SSM parameter and the incident store). This module is pure.
@@ -10,7 +16,7 @@ responder (they need the SSM parameter and the incident store). This module is p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
@@ -24,8 +30,28 @@ if TYPE_CHECKING:
 PROTECT_TAG = "clampdown:protected"
 
 
-def _names(resource: Resource) -> list[str]:
-    return [v for v in (resource.arn, resource.id, resource.name) if v]
+def _names(resource: Resource, account: str | None = None, region: str | None = None) -> list[str]:
+    """What globs are matched against: ARN, id, name, and the ARN derived for a resource named without one
+    (an access key: its user's ARN, when known)."""
+    from chalicelib.actions._targets import derived_arn
+
+    derived = derived_arn(resource, account, region) if account or region else None
+    user_arn = resource.details.get("user_arn") if resource.kind == "access-key" else None
+    return list(dict.fromkeys(v for v in (resource.arn, resource.id, resource.name, derived, user_arn) if v))
+
+
+def suppression_key(action: str, target: Resource | Mapping[str, Any] | None) -> str:
+    """What a rollback suppresses: one action on one resource (``Resource.key``), for the incident's finding."""
+    if isinstance(target, Mapping):
+        target = Resource.from_dict(target)
+    return f"{action}/{target.key if target is not None else 'finding'}"
+
+
+def suppressed(suppressions: Iterable[str], action: str, target: Resource | None) -> bool:
+    """Is this containment suppressed? (Records written before this rule named the step key, which ends
+    with the same text, optionally followed by ``#<params digest>``.)"""
+    key = suppression_key(action, target)
+    return any(s == key or s.endswith(f"/{key}") or f"/{key}#" in s for s in suppressions)
 
 
 def _role_name_of(arn: str) -> str | None:
@@ -48,11 +74,11 @@ def _names_own(pattern: str, account: str | None, resource: str) -> bool:
     return (account is None or fnmatchcase(account, account_glob or "*")) and fnmatchcase(resource, resource_glob)
 
 
-def _is_principal(resource: Resource, pattern: str) -> bool:
+def _is_principal(resource: Resource, names: list[str], pattern: str) -> bool:
     """Does an allow-list entry (an ARN glob) name this principal, or the owner of this key?"""
     if resource.kind not in ("iam-role", "iam-user", "access-key"):
         return False
-    if any(fnmatchcase(v, pattern) for v in _names(resource)):
+    if any(fnmatchcase(v, pattern) for v in names):
         return True
     # Findings often name a principal without its ARN: compare account and name separately.
     kind = "user" if resource.kind == "access-key" else resource.kind.removeprefix("iam-")
@@ -96,8 +122,7 @@ class Guardrails:
             own_role_names=strings("own_role_names"),
         )
 
-    def _is_self(self, resource: Resource) -> str | None:
-        names = _names(resource)
+    def _is_self(self, resource: Resource, names: list[str]) -> str | None:
         arn_parts = (resource.arn or "").split(":", 5)
         account = resource.account or (arn_parts[4] if len(arn_parts) == 6 and arn_parts[4] else None)
         if resource.kind in ("iam-role", "access-key"):
@@ -116,29 +141,36 @@ class Guardrails:
             return "it is the responder's own function"
         return None
 
-    def protection(self, resource: Resource) -> str | None:
-        """Why ``resource`` must not be changed, or None."""
-        own = self._is_self(resource)
+    def protection(self, resource: Resource, *, account: str | None = None, region: str | None = None) -> str | None:
+        """Why ``resource`` must not be changed, or None. ``account`` and ``region`` (the finding's) stand in
+        for the resource's own when it names none, to derive its ARN."""
+        names = _names(resource, resource.account or account, resource.region or region)
+        own = self._is_self(resource, names)
         if own:
             return own
-        if resource.account and any(fnmatchcase(resource.account, p) for p in self.protected_accounts):
-            return f"account {resource.account} is protected"
+        owner = resource.account or account
+        if owner and any(fnmatchcase(owner, p) for p in self.protected_accounts):
+            return f"account {owner} is protected"
         for pattern in self.protected_resources:
-            if any(fnmatchcase(v, pattern) for v in _names(resource)):
+            if any(fnmatchcase(v, pattern) for v in names):
                 return f"it matches protected resource {pattern}"
         for key, pattern in self.protected_tags.items():
             value = resource.tags.get(key)
             if value is not None and fnmatchcase(value, pattern):
                 return f"it is tagged {key}={value}"
         for pattern in self.allowed_principals:
-            if _is_principal(resource, pattern):
+            if _is_principal(resource, names, pattern):
                 return f"{pattern} is an allow-listed principal that containment must leave working"
         return None
 
     def refuse(self, action: Action, target: Resource | None, ctx: ActionContext) -> str | None:
-        if target is None or not action.changes_aws:
+        if not action.changes_aws:
             return None
-        reason = self.protection(target)
+        if suppressed(ctx.suppressions, action.name, target):
+            return "released by a rollback of this incident: not contained again for this finding"
+        if target is None:
+            return None
+        reason = self.protection(target, account=ctx.finding.account, region=ctx.finding.region)
         return f"protected: {reason}" if reason else None
 
     def is_own_actor(self, actor: Actor) -> bool:

@@ -134,7 +134,7 @@ def _targets(step: Step, finding: Finding) -> tuple[list[Resource | None], str |
     if step.target == (FINDING_TARGET,) or not action.resource_kinds:
         return [None], None
     kinds = step.target or action.resource_kinds
-    found = list(finding.resources_of(*kinds))
+    found = list(action.targets(finding, kinds))  # the action may resolve more (a caller's role)
     if not found:
         return [], f"the finding names no {' or '.join(kinds)}"
     return list(found), None

@@ -1,9 +1,10 @@
 """`clampdown drill`: rehearse an incident on the embedded AWS and score the response.
 
-A drill builds the sandbox, injects its scenario's real findings through the real responder path,
-answers approvals (automatically, by denying, or by asking the operator), then checks the account:
-each expectation is something a responder should have achieved (a key inactive, an instance
-isolated...). The result is a timeline, a score, and what was missed.
+A drill builds the sandbox, injects its scenario's findings through the real responder path,
+answers approval requests in Slack (automatically, by denying, or as the operator says), then checks
+the account: each expectation is something a responder should have achieved (a key inactive, an
+instance isolated...), and some also when (the volumes snapshotted before the isolation started,
+from the step records' times). The result is a timeline, a score, and what was missed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from clampdown import sandbox as sb
 from clampdown import scenarios
-from clampdown.exercise import Decider, ExerciseResult, run_exercise
+from clampdown.exercise import Decider, ExerciseResult, finished_at, run_exercise, started_at
 
 Check = Callable[[sb.Sandbox], bool]
 
@@ -28,6 +29,8 @@ class Expectation:
     check: Check
     #: The action that achieves it (to date it on the timeline).
     action: str
+    #: Actions that must not start before ``action`` has finished (evidence before any change).
+    before: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,19 @@ def _function_not_public(box: sb.Sandbox) -> bool:
     return not any(s.get("Principal") in ("*", {"AWS": "*"}) for s in policy["Statement"])
 
 
+def _code_snapshotted(box: sb.Sandbox) -> bool:
+    listed = box.client("s3").list_objects_v2(Bucket=sb.EVIDENCE_BUCKET, Prefix="incidents/")
+    keys = [o["Key"] for o in listed.get("Contents", [])]
+    return any("/lambda.snapshot-code/" in k and k.endswith("/code.zip") for k in keys) and any(
+        "/lambda.snapshot-code/" in k and k.endswith("/function.json") for k in keys
+    )
+
+
+def _function_stopped(box: sb.Sandbox) -> bool:
+    concurrency = box.client("lambda").get_function_concurrency(FunctionName=box.env.function_name)
+    return concurrency.get("ReservedConcurrentExecutions") == 0
+
+
 def _function_url_removed(box: sb.Sandbox) -> bool:
     awslambda = box.client("lambda")
     try:
@@ -160,7 +176,10 @@ DRILLS = {
             (scenarios.DEMO[2],),
             (
                 Expectation(
-                    "the volumes are snapshotted before anything changes", _snapshots_taken, "ec2.snapshot-volumes"
+                    "the volumes are snapshotted before anything changes",
+                    _snapshots_taken,
+                    "ec2.snapshot-volumes",
+                    before=("ec2.isolate-instance", "tag"),
                 ),
                 Expectation(
                     "metadata and console output are in the evidence bucket",
@@ -175,9 +194,18 @@ DRILLS = {
         ),
         Drill(
             "compromised-lambda-function",
-            "A Lambda function backdoored: opened to everyone with a resource policy and a public URL",
-            (scenarios.DEMO[4],),
+            "GuardDuty Lambda Protection: a function talks to a command-and-control server",
+            (scenarios.LAMBDA_COMPROMISED,),
             (
+                Expectation(
+                    "the function's code and configuration are in the evidence bucket before it is changed",
+                    _code_snapshotted,
+                    "lambda.snapshot-code",
+                    before=("lambda.zero-concurrency", "lambda.remove-public-access"),
+                ),
+                Expectation(
+                    "the function cannot run (reserved concurrency 0)", _function_stopped, "lambda.zero-concurrency"
+                ),
                 Expectation(
                     "no statement grants the function to everyone", _function_not_public, "lambda.remove-public-access"
                 ),
@@ -208,6 +236,8 @@ class Score:
     met: bool
     action: str
     at: float | None  # seconds after the first finding was published
+    #: Why it is not met although the account looks right (e.g. it happened in the wrong order).
+    problem: str | None = None
 
 
 @dataclass
@@ -226,33 +256,55 @@ def _seconds(iso_time: str, zero: float) -> float:
     return datetime.fromisoformat(iso_time.replace("Z", "+00:00")).timestamp() - zero
 
 
-def run_drill(drill: Drill, playbooks: Path, *, decide: Decider, echo: Callable[[str], None] = print) -> DrillResult:
+def _order_problem(expectation: Expectation, steps: list[Any]) -> str | None:
+    """Did every ``before`` action start only after the expectation's action had finished?"""
+    if not expectation.before:
+        return None
+    finished = [t for t in (finished_at(s) for s in steps if s.action == expectation.action) if t is not None]
+    if not finished:
+        return f"{expectation.action} never finished"
+    done = max(finished)
+    early = sorted(
+        {s.action for s in steps if s.action in expectation.before and s.status != "skipped" and started_at(s) < done}
+    )
+    return f"{', '.join(early)} started before {expectation.action} had finished" if early else None
+
+
+def run_drill(
+    drill: Drill,
+    playbooks: Path,
+    *,
+    decide: Decider,
+    echo: Callable[[str], None] = print,
+    reports: bool = False,
+) -> DrillResult:
     def observe(box: sb.Sandbox) -> dict[str, bool]:
         return {e.what: e.check(box) for e in drill.expectations}
 
-    exercise = run_exercise(playbooks, drill.scenarios, decide=decide, observe=observe, echo=echo)
+    exercise = run_exercise(playbooks, drill.scenarios, decide=decide, observe=observe, echo=echo, reports=reports)
     zero = min(exercise.published.values())
     result = DrillResult(drill, exercise)
     for title, at in exercise.published.items():
         result.timeline.append((at - zero, f"finding published: {title}"))
     done_at: dict[str, float] = {}
+    steps = [step for incident in exercise.incidents for step in exercise.steps[incident.id]]
     for incident in exercise.incidents:
         for entry in exercise.timelines[incident.id]:
             result.timeline.append((_seconds(entry.time, zero), entry.message))
-        for step in exercise.steps[incident.id]:
-            if step.status in ("contained", "already-contained", "done"):
-                at = _seconds(step.updated_at, zero)
-                done_at[step.action] = min(done_at.get(step.action, at), at)
+    for step in steps:
+        finished = finished_at(step)
+        if finished is not None:
+            done_at[step.action] = min(done_at.get(step.action, finished - zero), finished - zero)
     for approval in exercise.approvals:
         if approval and approval.decided_at:
             result.timeline.append(
-                (_seconds(approval.decided_at, zero), f"approval {approval.status} by {approval.decided_by}")
+                (_seconds(approval.decided_at, zero), f"approval {approval.status} in Slack by {approval.decided_by}")
             )
     result.timeline.sort(key=lambda item: item[0])
     after = exercise.observed["after"]
     for expectation in drill.expectations:
-        met = bool(after[expectation.what])
-        result.scores.append(
-            Score(expectation.what, met, expectation.action, done_at.get(expectation.action) if met else None)
-        )
+        problem = _order_problem(expectation, steps) if after[expectation.what] else None
+        met = bool(after[expectation.what]) and problem is None
+        when = done_at.get(expectation.action) if met else None
+        result.scores.append(Score(expectation.what, met, expectation.action, when, problem))
     return result

@@ -1,8 +1,11 @@
 """An embedded AWS account (moto, in-process) laid out like a Clampdown deployment, for the demo,
-drills and end-to-end tests: the responder's queue and dead-letter queue, its tables, evidence
-bucket and kill switch, routing to the queue as EventBridge would, and a small vulnerable environment.
+drills and end-to-end tests: the responder's queue and dead-letter queue (redriven after as many
+receives as the deployed template's), its tables, evidence bucket and kill switch, routing to the
+queue as EventBridge would, optionally Slack (a bot token in Secrets Manager, as deployed, for the
+local Slack stand-in), and a small vulnerable environment.
 
-Nothing here reaches the network: every boto3 call goes to moto.
+Nothing here leaves 127.0.0.1: every boto3 call goes to moto, Slack is the stand-in on loopback,
+and Lambda code packages (which AWS hands out as presigned S3 URLs) are served on loopback too.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clampdown.deploy.templates import MAX_RECEIVE_COUNT
+
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
 STAGE = "sandbox"
@@ -27,6 +32,12 @@ INCIDENTS_TABLE = "clampdown-incidents"
 IDEMPOTENCY_TABLE = "clampdown-idempotency"
 EVIDENCE_BUCKET = "clampdown-evidence-123456789012"
 KILL_SWITCH = "/clampdown/sandbox/kill-switch"
+#: Slack, as a deployed stage configures it: one JSON secret with the bot token and signing secret.
+SLACK_SECRET = "clampdown/sandbox/slack"  # noqa: S105 - the secret's name
+SLACK_SIGNING_SECRET = "sandbox-signing-secret-not-a-real-one"  # noqa: S105 - the stand-in's, not a secret
+SLACK_CHANNEL = "#security-alerts"
+#: The on-call engineer who may approve in Slack (CLAMPDOWN_SLACK_APPROVERS).
+ON_CALL = "U0ONCALL"
 #: Sources the sandbox bus routes to the responder queue.
 ROUTED_SOURCES = (
     "aws.guardduty",
@@ -50,6 +61,7 @@ class Environment:
     access_key_id: str = ""
     function_name: str = "image-resizer"
     function_arn: str = ""
+    function_role_arn: str = ""
     instance_id: str = ""
     vpc_id: str = ""
     security_group_id: str = ""
@@ -64,6 +76,8 @@ class Sandbox:
     dlq_url: str
     bundle: Path
     env: Environment
+    #: The local Slack stand-in the stage posts to (clampdown.local_slack.server.FakeSlack), if any.
+    slack: Any = None
 
     def client(self, service: str) -> Any:
         return self.session.client(service, region_name=REGION)
@@ -85,6 +99,35 @@ def settings_environ(queue_url: str, bundle: Path) -> dict[str, str]:
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
         "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
     }
+
+
+def slack_environ(slack: Any) -> dict[str, str]:
+    """A stage's Slack settings, pointed at the local stand-in (secret names only, as deployed)."""
+    return {
+        "CLAMPDOWN_SLACK_TOKEN_SECRET": f"{SLACK_SECRET}#bot_token",
+        "CLAMPDOWN_SLACK_SIGNING_SECRET": f"{SLACK_SECRET}#signing_secret",
+        "CLAMPDOWN_SLACK_CHANNEL": SLACK_CHANNEL,
+        "CLAMPDOWN_SLACK_APPROVERS": ON_CALL,
+        "CLAMPDOWN_SLACK_API_URL": slack.api_url,
+        "CLAMPDOWN_SLACK_RESPONSE_URL_PREFIX": f"{slack.url}/",
+    }
+
+
+def _create_slack_secret(session: Any, slack: Any) -> None:
+    session.client("secretsmanager", region_name=REGION).create_secret(
+        Name=SLACK_SECRET,
+        SecretString=json.dumps({"bot_token": slack.token, "signing_secret": SLACK_SIGNING_SECRET}),
+    )
+
+
+def _forget_process_state() -> None:
+    """The responder, Slack handler and secrets are built once per process (per Lambda instance):
+    forget them whenever the environment they were built from changes."""
+    from chalicelib import secrets, slack_interactions, wiring
+
+    wiring.reset()
+    slack_interactions.reset()
+    secrets.forget_all()
 
 
 def _fake_credentials() -> dict[str, str]:
@@ -139,7 +182,7 @@ def _create_platform(session: Any, bundle: Path, stage_env: dict[str, str] | Non
         QueueName=QUEUE,
         Attributes={
             "VisibilityTimeout": "0",  # the sandbox redelivers failures at once instead of after minutes
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
         },
     )["QueueUrl"]
     s3 = session.client("s3", region_name=REGION)
@@ -177,7 +220,7 @@ def _create_environment(session: Any) -> Environment:
     # A throwaway password inside moto: the user has console access for the demo to take away.
     iam.create_login_profile(UserName=env.user_name, Password="Sandbox-Passw0rd!", PasswordResetRequired=False)  # noqa: S106
 
-    lambda_role = iam.create_role(
+    env.function_role_arn = iam.create_role(
         RoleName="image-resizer-role",
         AssumeRolePolicyDocument=json.dumps(
             {
@@ -189,13 +232,15 @@ def _create_environment(session: Any) -> Environment:
         ),
     )["Role"]["Arn"]
     awslambda = session.client("lambda", region_name=REGION)
+    package = _tiny_zip()
     env.function_arn = awslambda.create_function(
         FunctionName=env.function_name,
         Runtime="python3.12",
-        Role=lambda_role,
+        Role=env.function_role_arn,
         Handler="index.handler",
-        Code={"ZipFile": _tiny_zip()},
+        Code={"ZipFile": package},
     )["FunctionArn"]
+    env.extra.setdefault("packages", {})[env.function_name] = package
     awslambda.add_permission(
         FunctionName=env.function_name,
         StatementId="public-invoke",
@@ -266,8 +311,60 @@ def write_bundle(playbooks: Path, directory: Path) -> Path:
 
 
 @contextmanager
-def sandbox(playbooks: Path, *, environment: bool = True) -> Iterator[Sandbox]:
-    """moto running in-process with the platform (and the vulnerable environment) created."""
+def _code_packages(packages: dict[str, bytes]) -> Iterator[None]:
+    """Lambda's GetFunction answers with a presigned S3 URL to the code package, and moto's URL points
+    at AWS. For the sandbox's lifetime, its functions' packages are served on 127.0.0.1 and every
+    GetFunction answer points there (a function without a package gets a URL that answers 404), so
+    forensics (``lambda.snapshot-code``) copy the code without leaving the machine.
+
+    The rewrite is a botocore handler registered for every session created meanwhile (moto's own
+    mechanism), so it also reaches the clients the responder builds.
+    """
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    import botocore.handlers
+
+    class Packages(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = packages.get(self.path.split("?", 1)[0].rsplit("/", 1)[-1])
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Packages)
+    server.daemon_threads = True
+    Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/packages"
+
+    def point_at_loopback(parsed: dict[str, Any], **_: Any) -> None:
+        code = parsed.get("Code")
+        if isinstance(code, dict) and code.get("Location"):
+            name = str((parsed.get("Configuration") or {}).get("FunctionName") or "-")
+            code["Location"] = f"{base}/{name}?X-Amz-Signature=sandbox"
+
+    handler = ("after-call.lambda.GetFunction", point_at_loopback)
+    botocore.handlers.BUILTIN_HANDLERS.append(handler)
+    try:
+        yield
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(handler)
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def sandbox(playbooks: Path, *, environment: bool = True, slack: Any = None) -> Iterator[Sandbox]:
+    """moto running in-process with the platform (and the vulnerable environment) created.
+
+    With ``slack`` (a started :class:`clampdown.local_slack.server.FakeSlack`), the stage posts its
+    alerts and approval requests to it and takes its signed interactions, as a deployed stage does
+    with Slack.
+    """
     import logging
 
     from moto import mock_aws
@@ -275,20 +372,30 @@ def sandbox(playbooks: Path, *, environment: bool = True) -> Iterator[Sandbox]:
     botocore_log = logging.getLogger("botocore")
     level = botocore_log.level
     botocore_log.setLevel(logging.WARNING)  # for the sandbox's lifetime only: the process's logging is not ours
+    packages: dict[str, bytes] = {}
     try:
         with (
             tempfile.TemporaryDirectory(prefix="clampdown-sandbox-") as tmp,
             _patched_environ(_fake_credentials(), remove=("AWS_PROFILE", "AWS_ENDPOINT_URL")),
         ):
             bundle = write_bundle(playbooks, Path(tmp))
-            with mock_aws(config={"lambda": {"use_docker": False}}):
+            with mock_aws(config={"lambda": {"use_docker": False}}), _code_packages(packages):
                 import boto3
 
                 session = boto3.session.Session(region_name=REGION)
                 queue_url, dlq_url = _create_platform(session, bundle)
                 env = _create_environment(session) if environment else Environment()
-                with _patched_environ(settings_environ(queue_url, bundle)):
-                    yield Sandbox(session, queue_url, dlq_url, bundle, env)
+                packages.update(env.extra.get("packages", {}))
+                stage = settings_environ(queue_url, bundle)
+                if slack is not None:
+                    _create_slack_secret(session, slack)
+                    stage.update(slack_environ(slack))
+                with _patched_environ(stage):
+                    _forget_process_state()
+                    try:
+                        yield Sandbox(session, queue_url, dlq_url, bundle, env, slack)
+                    finally:
+                        _forget_process_state()
     finally:
         botocore_log.setLevel(level)
 

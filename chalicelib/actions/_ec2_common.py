@@ -10,11 +10,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.actions.base import Action, ActionContext, ActionError, PlannedResponse, error_code
-from chalicelib.evidence import MemoryEvidenceStore, S3EvidenceStore
+from chalicelib.actions.base import Action, ActionContext, ActionError, PlannedResponse
 from chalicelib.findings.model import Resource
 
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+SECURITY_GROUP_ID = re.compile(r"sg-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 _AWS_ID = re.compile(r"(?:vpc|eni|sg|subnet|vol)-[0-9A-Za-z]{1,32}")
 _ASG_NAME = re.compile(r"[\w .+=@/-]{1,255}")
 #: Instance states in which there is nothing left to contain.
@@ -30,6 +30,14 @@ def instance_id(target: Resource | None) -> str:
     value = target.id if target is not None else None
     if not value or not INSTANCE_ID.fullmatch(value):
         raise ActionError("InvalidInstanceID.Malformed", f"{value!r} is not an EC2 instance id")
+    return value
+
+
+def security_group_id(target: Resource | None) -> str:
+    """The target's security group id, checked for shape (``InvalidGroupId.Malformed`` otherwise)."""
+    value = target.id if target is not None else None
+    if not value or not SECURITY_GROUP_ID.fullmatch(value):
+        raise ActionError("InvalidGroupId.Malformed", f"{value!r} is not a security group id")
     return value
 
 
@@ -79,25 +87,6 @@ def asg_membership(ctx: ActionContext, target: Resource | None, iid: str) -> dic
     return None
 
 
-def stored_ref(store: Any, key: str) -> str | None:
-    """The reference of ``key`` if the evidence store already holds it (idempotency per incident)."""
-    if isinstance(store, MemoryEvidenceStore):
-        ref = f"memory://{key}"
-        return ref if ref in store.objects else None
-    if isinstance(store, S3EvidenceStore):
-        ref = f"s3://{store.bucket}/{key}"
-        try:
-            store.get(ref)
-        except Exception as exc:
-            # Without s3:ListBucket, S3 answers AccessDenied for a missing key.
-            if error_code(exc) in ("NoSuchKey", "404", "AccessDenied", "403"):
-                return None
-            raise
-        return ref
-    find = getattr(store, "find", None)
-    return find(key) if callable(find) else None
-
-
 class InstanceAction(Action):
     """Base of the EC2 actions: checks the live instance before anything else.
 
@@ -133,6 +122,14 @@ class InstanceAction(Action):
         if reason is None:
             self._described = (target.id, instance)
         return reason
+
+    def live_target(self, ctx: ActionContext, target: Resource) -> Resource | None:
+        """The guardrails' live facts from the description ``skip_reason`` just read (no second call)."""
+        from chalicelib.actions._live import instance_facts, with_facts
+
+        memo = self._described
+        instance = memo[1] if memo is not None and memo[0] == target.id else describe_instance(ctx, target)
+        return with_facts(target, instance_facts(ctx, target, instance))
 
     def instance(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
         """The live description of the instance (the one ``skip_reason`` just read, if any)."""

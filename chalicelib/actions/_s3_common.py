@@ -59,6 +59,17 @@ def foreign_grants(acl: Mapping[str, Any] | None) -> list[Any]:
     return [g for g in acl.get("Grants", []) if (g.get("Grantee") or {}).get("ID") != owner or owner is None]
 
 
+def owner_only(acl: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The bucket ACL once ACLs are disabled (``BucketOwnerEnforced``): full control to the owner only."""
+    if acl is None:
+        return None
+    owner = dict(acl.get("Owner") or {})
+    others = foreign_grants(acl)
+    full = [g for g in acl.get("Grants", []) if g not in others and g.get("Permission") == "FULL_CONTROL"]
+    grantee = {"ID": owner.get("ID"), "Type": "CanonicalUser"}
+    return {"Owner": owner, "Grants": [dict(full[0]) if full else {"Grantee": grantee, "Permission": "FULL_CONTROL"}]}
+
+
 def public_access_block_call(bucket: str, config: Mapping[str, Any] | None, purpose: str) -> ApiCall:
     if config is None:
         return ApiCall("s3", "DeletePublicAccessBlock", {"Bucket": bucket}, purpose)

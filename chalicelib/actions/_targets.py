@@ -1,7 +1,7 @@
 """Names and ARNs of targets, checked before they reach an API call.
 
 Every name here comes from a finding and is attacker-controlled: a value that is not a valid
-bucket or function name is refused with ``InvalidTarget`` rather than passed on.
+bucket, function or principal name is refused with ``InvalidTarget`` rather than passed on.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from chalicelib.findings.model import Resource
 #: What botocore accepts as a bucket name (legacy us-east-1 names allow upper case and ``_``).
 _BUCKET = re.compile(r"[A-Za-z0-9._-]{3,255}")
 _FUNCTION = re.compile(r"[A-Za-z0-9_-]{1,140}")
+_PRINCIPAL = re.compile(r"[\w+=,.@-]{1,128}")
 
 
 def _require(target: Resource | None, kind: str) -> Resource:
@@ -47,6 +48,24 @@ def function_name(target: Resource | None) -> str:
     return name
 
 
+def principal_of(target: Resource | None) -> tuple[str, str]:
+    """("Role" | "User", name) of an IAM principal resource; an access key names its user."""
+    if target is None:
+        raise ActionError("InvalidTarget", "an IAM action needs a principal")
+    if target.kind == "access-key":
+        name = target.details.get("user_name")
+        if not name:
+            raise ActionError("InvalidTarget", f"access key {target.id} does not name its user")
+        return "User", str(name)
+    kind = {"iam-role": "Role", "iam-user": "User"}.get(target.kind)
+    name = target.name or (target.arn.rsplit("/", 1)[-1] if target.arn else None)
+    if kind is None or not name:
+        raise ActionError("InvalidTarget", f"{target.kind} {target.id or target.arn} is not an IAM role or user")
+    if not _PRINCIPAL.fullmatch(name):
+        raise ActionError("InvalidTarget", f"{name!r} is not an IAM {kind.lower()} name")
+    return kind, name
+
+
 def partition_of(region: str | None) -> str:
     if region and region.startswith("cn-"):
         return "aws-cn"
@@ -71,3 +90,35 @@ def bucket_arn(target: Resource | None, region: str | None = None) -> str:
     arn = parse_arn(target.arn if target else None)
     partition = arn.partition if arn is not None else partition_of(region or (target.region if target else None))
     return f"arn:{partition}:s3:::{bucket_name(target)}"
+
+
+def derived_arn(resource: Resource, account: str | None, region: str | None) -> str | None:
+    """The ARN of a resource a finding names without one, from its kind, account, region and name or id.
+
+    An IAM principal's path is known only from an ARN (``details.path``); without it the ARN has none.
+    An access key is its user's. None when a part is missing.
+    """
+    if resource.arn:
+        return resource.arn
+    account = resource.account or account
+    region = resource.region or region
+    partition = partition_of(region)
+    kind, handle = resource.kind, resource.name or resource.id
+    if kind == "access-key":
+        kind, handle = "iam-user", resource.details.get("user_name")
+    if not handle or (not account and kind != "s3-bucket"):
+        return None
+    if kind in ("iam-role", "iam-user"):
+        path = str(resource.details.get("path") or "/") if kind == resource.kind else "/"
+        return f"arn:{partition}:iam::{account}:{kind.removeprefix('iam-')}{path}{handle}"
+    if kind == "s3-bucket":
+        return f"arn:{partition}:s3:::{handle}"
+    if not region:
+        return None
+    if kind == "lambda-function":
+        return f"arn:{partition}:lambda:{region}:{account}:function:{str(handle).split(':', 1)[0]}"
+    if kind == "ec2-instance":
+        return f"arn:{partition}:ec2:{region}:{account}:instance/{handle}"
+    if kind == "security-group":
+        return f"arn:{partition}:ec2:{region}:{account}:security-group/{handle}"
+    return None

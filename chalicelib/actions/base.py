@@ -13,12 +13,13 @@ of an earlier call (e.g. the id of a security group it created) through ``respon
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
+from chalicelib.evidence import INLINE_LIMIT, EvidenceStore, evidence_key, is_ref, json_body, load, offload
 from chalicelib.findings.model import Finding, Resource
 
 #: boto3 client name → IAM service prefix, where they differ.
@@ -56,8 +57,10 @@ TRANSIENT_ERROR_CODES = frozenset(
     }
 )  # fmt: skip
 
-#: Before-states larger than this go to the evidence bucket instead of the incident record.
-INLINE_STATE_LIMIT = 32 * 1024
+#: States larger than this go to the evidence bucket instead of the incident record (see ``evidence``).
+INLINE_STATE_LIMIT = INLINE_LIMIT
+#: The parameter schema of an action that takes none.
+NO_PARAMS: Mapping[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
 
 CallPlan = Generator["ApiCall", Any, None]
 
@@ -128,6 +131,18 @@ class ApiCall:
         args = ", ".join(f"{k}={json.dumps(_shown(v), default=str)}" for k, v in self.params.items())
         return f"{self.api}({args})"
 
+    def abridged(self, limit: int, where: str) -> ApiCall:
+        """This call for a record: each long parameter cut to ``limit`` characters and pointing ``where``
+        it is in full (``str()`` of the two stays the same: both start with the same text)."""
+
+        def cut(value: Any) -> Any:
+            text = value if isinstance(value, str) else json.dumps(_shown(value), default=str, sort_keys=True)
+            if isinstance(value, Secret) or len(text) <= limit:
+                return value
+            return f"{text[:limit]}… ({len(text)} characters, in full in {where})"
+
+        return ApiCall(self.service, self.operation, {k: cut(v) for k, v in self.params.items()}, self.purpose)
+
 
 def _short(value: Any, limit: int = 80) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
@@ -166,12 +181,6 @@ class AwsProvider(Protocol):
     def client(self, service: str, *, account: str | None, region: str | None) -> Any: ...
 
 
-class EvidenceStore(Protocol):
-    def put(self, key: str, body: bytes, *, content_type: str = "application/json") -> str: ...
-
-    def get(self, key: str) -> bytes: ...
-
-
 class Guard(Protocol):
     """Answers whether an action may touch a target; a reason means no."""
 
@@ -203,6 +212,9 @@ class ActionContext:
     #: stops the apply with nothing changed (the executor records the state here so that a run killed
     #: after the change still knows what the resource was).
     on_before: Callable[[Mapping[str, Any]], None] | None = None
+    #: Containments of this incident that a rollback released (``guardrails.suppression_key``): the
+    #: guardrails never let them happen again for this finding.
+    suppressions: Collection[str] = ()
 
     @property
     def offline(self) -> bool:
@@ -317,10 +329,11 @@ class Action:
     summary: ClassVar[str] = ""
     #: Resource kinds the action applies to; empty means it acts on the finding itself.
     resource_kinds: ClassVar[tuple[str, ...]] = ()
-    #: Exact IAM actions needed to plan, apply and roll back (never wildcards).
+    #: Exact IAM actions needed to plan, apply and roll back (never wildcards). ``register`` adds the
+    #: reads the guardrails make of a target's live tags (``_live.READERS``).
     permissions: ClassVar[tuple[str, ...]] = ()
     #: JSON Schema of ``params`` (an object schema).
-    schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False}
+    schema: ClassVar[Mapping[str, Any]] = NO_PARAMS
     reversible: ClassVar[bool] = True
     #: Actions that change nothing in AWS (notifications, logs) are not containment.
     changes_aws: ClassVar[bool] = True
@@ -329,6 +342,11 @@ class Action:
         self.params: dict[str, Any] = dict(params or {})
 
     # -- hooks ---------------------------------------------------------------------------
+    @classmethod
+    def targets(cls, finding: Finding, kinds: tuple[str, ...]) -> tuple[Resource, ...]:
+        """What a step of this action acts on in ``finding``: the resources of ``kinds`` it names."""
+        return finding.resources_of(*kinds)
+
     def skip_reason(self, ctx: ActionContext, target: Resource | None) -> str | None:
         """Why this action does not apply to this target (e.g. a temporary key cannot be deactivated)."""
         return None
@@ -347,7 +365,8 @@ class Action:
     def expected_state(
         self, before: Mapping[str, Any] | None, ctx: ActionContext, target: Resource | None
     ) -> dict[str, Any] | None:
-        """The state after containment, for the plan's before/after comparison."""
+        """The state after containment, for the plan's before/after comparison (``<…>`` where it cannot
+        be known before the calls are made, such as the id of something they create)."""
         return None
 
     def restore(
@@ -357,16 +376,46 @@ class Action:
         before: Mapping[str, Any],
         current: Mapping[str, Any] | None,
     ) -> CallPlan:
-        """Yield the calls that bring the target back to ``before``."""
+        """Yield the calls that bring the target from ``current`` (None: unknown) back to ``before``."""
         yield from ()
+
+    def manual_steps(
+        self, ctx: ActionContext, before: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> list[str]:
+        """What restoring ``before`` cannot put back through the API (a resource-policy statement
+        ``AddPermission`` cannot express, a Security Hub note that cannot be deleted), for a person to
+        restore: named in the rollback plan's notes and in the ``undo`` of rollbacks and failures."""
+        return []
+
+    def written_part(self, state: Mapping[str, Any]) -> Any:
+        """The part of a state this action sets: a rollback restores only while it is as the step left it."""
+        return state
+
+    def live_target(self, ctx: ActionContext, target: Resource) -> Resource | None:
+        """``target`` with its ARN and tags as AWS has them now (None: nothing to read for this kind)."""
+        from chalicelib.actions._live import live_target
+
+        return live_target(ctx, target)
 
     def output(self, ctx: ActionContext, target: Resource | None) -> Mapping[str, Any]:
         """Extra facts to record on success (e.g. snapshot ids); override when useful."""
         return {}
 
+    def applied_later(self, ctx: ActionContext) -> str | None:
+        """Why calls the service accepted may not show in the verifying read yet (None: they must)."""
+        return None
+
     # -- the shared mechanism ------------------------------------------------------------
     def _refusal(self, ctx: ActionContext, target: Resource | None) -> str | None:
-        return (ctx.guard.refuse(self, target, ctx) if ctx.guard else None) or self.skip_reason(ctx, target)
+        """Guardrails on what the finding says, the action's own reasons, then guardrails on the live
+        resource: a protection tag set on it, or its real ARN (with its path) matching a protected one."""
+        guard = ctx.guard
+        reason = (guard.refuse(self, target, ctx) if guard else None) or self.skip_reason(ctx, target)
+        if reason or guard is None or ctx.offline or target is None or not self.changes_aws:
+            return reason
+        live = self.live_target(ctx, target)
+        found = guard.refuse(self, live, ctx) if live is not None else None
+        return f"{found} (read from AWS just now)" if found else None
 
     def plan(self, ctx: ActionContext, target: Resource | None) -> ActionPlan:
         refused = self._refusal(ctx, target)
@@ -379,29 +428,36 @@ class Action:
         return ActionPlan(self.name, target, calls, before=before, after=self.expected_state(before, ctx, target))
 
     def apply(self, ctx: ActionContext, target: Resource | None) -> ActionResult:
-        refused = self._refusal(ctx, target)
+        made: list[ApiCall] = []
+        before: dict[str, Any] | None = None
+        try:
+            refused = self._refusal(ctx, target)
+        except Exception as exc:  # noqa: BLE001 - e.g. the live tags cannot be read: nothing is changed
+            return self._failed(ctx, target, before, made, exc)
         if refused:
             return ActionResult(self.name, Status.SKIPPED, target, reason=refused)
         if ctx.offline:
             raise RuntimeError(f"{self.name}: apply needs AWS; use plan() offline")
-        made: list[ApiCall] = []
-        before: dict[str, Any] | None = None
         try:
             before = self.read_state(ctx, target)
             contained = self.is_contained(before, ctx, target)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a precise result, never a crash
             return self._failed(ctx, target, before, made, exc)
         if contained:
-            return ActionResult(self.name, Status.ALREADY_CONTAINED, target, before=before, after=before)
+            result = ActionResult(self.name, Status.ALREADY_CONTAINED, target, before=before, after=before)
+            return self._keep_small(ctx, result, "apply")
         if ctx.on_before is not None:
             ctx.on_before(before)  # not caught: a before-state that cannot be recorded means no change
         try:
             self._contain(ctx, target, before, made)
-            after = self.read_state(ctx, target)
+            after, reason = self.read_state(ctx, target), None
             if self.changes_aws and not self.is_contained(after, ctx, target):
-                raise ActionError(
-                    "VerificationFailed", f"{self.name}: the calls succeeded but the state is not contained"
-                )
+                reason = self.applied_later(ctx)
+                if reason is None:
+                    raise ActionError(
+                        "VerificationFailed", f"{self.name}: the calls succeeded but the state is not contained"
+                    )
+                after = self.expected_state(before, ctx, target) or after  # what the accepted calls set
             result = ActionResult(
                 self.name,
                 Status.CONTAINED if self.changes_aws else Status.DONE,
@@ -409,11 +465,12 @@ class Action:
                 before=before,
                 after=after,
                 calls_made=made,
+                reason=reason,
                 output=self.output(ctx, target),
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes a precise result, never a crash
             return self._failed(ctx, target, before, made, exc)
-        return self._offload_large_state(ctx, result)
+        return self._keep_small(ctx, result, "apply")
 
     def _contain(
         self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any], made: list[ApiCall]
@@ -439,7 +496,7 @@ class Action:
         exc: Exception,
     ) -> ActionResult:
         code, message = aws_error(exc)
-        return ActionResult(
+        result = ActionResult(
             self.name,
             Status.FAILED,
             target,
@@ -449,37 +506,81 @@ class Action:
             reason=message,
             undo=self._undo_steps(ctx, target, before, made),
         )
+        return self._keep_small(ctx, result, "apply")
 
-    def plan_rollback(self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any]) -> ActionPlan:
+    def plan_rollback(
+        self,
+        ctx: ActionContext,
+        target: Resource | None,
+        before: Mapping[str, Any],
+        *,
+        wrote: Mapping[str, Any] | None = None,
+    ) -> ActionPlan:
+        """The calls a rollback would make. ``wrote`` is the state the step left (its recorded ``after``)."""
         before = self._load_state(ctx, before)
         current = None if ctx.offline else self.read_state(ctx, target)
+        changed = self._changed_since(ctx, wrote, current)
+        if changed:
+            return ActionPlan(self.name, target, [], before=current, after=current, refused=changed)
         calls = list(_dry_run(self.restore(ctx, target, before, current)))
-        return ActionPlan(self.name, target, calls, before=current, after=before)
+        notes = self.manual_steps(ctx, before, current)
+        return ActionPlan(self.name, target, calls, before=current, after=before, notes=notes)
 
-    def rollback(self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any]) -> ActionResult:
+    def rollback(
+        self,
+        ctx: ActionContext,
+        target: Resource | None,
+        before: Mapping[str, Any],
+        *,
+        wrote: Mapping[str, Any] | None = None,
+    ) -> ActionResult:
+        """Restore ``before``, unless the resource no longer is as this step left it (``wrote``): then
+        someone or something changed it since (a later incident relies on it, a person released it), and
+        the rollback leaves it as it is and says so."""
         if not self.reversible:
             return ActionResult(self.name, Status.SKIPPED, target, reason=f"{self.name} cannot be rolled back")
         made: list[ApiCall] = []
+        current: dict[str, Any] | None = None
         try:
             before = self._load_state(ctx, before)
             current = self.read_state(ctx, target)
+            changed = self._changed_since(ctx, wrote, current)
+            if changed:
+                return self._keep_small(
+                    ctx, ActionResult(self.name, Status.SKIPPED, target, before=current, reason=changed), "rollback"
+                )
             _drive(self.restore(ctx, target, before, current), lambda call: ctx.call(call, target), made)
             after = self.read_state(ctx, target)
         except Exception as exc:  # noqa: BLE001
             code, message = aws_error(exc)
-            return ActionResult(
-                self.name,
-                Status.FAILED,
-                target,
-                before=before,
-                calls_made=made,
-                error_code=code,
-                reason=message,
+            undo = [f"review and revert manually: {call.full_text()}" for call in made]
+            failed = ActionResult(
+                self.name, Status.FAILED, target, before=current, calls_made=made, error_code=code, reason=message
             )
+            failed.undo = undo + (self.manual_steps(ctx, before, current) if current is not None else [])
+            return self._keep_small(ctx, failed, "rollback")
         status = Status.ROLLED_BACK if made else Status.NOTHING_TO_ROLL_BACK
-        return ActionResult(self.name, status, target, before=current, after=after, calls_made=made)
+        result = ActionResult(self.name, status, target, before=current, after=after, calls_made=made)
+        manual = self.manual_steps(ctx, before, current)
+        if manual:
+            result.undo.extend(manual)
+            result.reason = f"{len(manual)} change(s) need restoring by hand (see undo)"
+        return self._keep_small(ctx, result, "rollback")
 
     # -- helpers -------------------------------------------------------------------------
+    def _changed_since(
+        self, ctx: ActionContext, wrote: Mapping[str, Any] | None, current: Mapping[str, Any] | None
+    ) -> str | None:
+        """Why a rollback must leave the resource alone: it is no longer what the step wrote."""
+        if not wrote or current is None:
+            return None
+        if self.written_part(self._load_state(ctx, wrote)) == self.written_part(current):
+            return None
+        return (
+            "left as it is: the resource changed after this step contained it (a later incident or a person "
+            "changed it); restoring the earlier state would undo that change"
+        )
+
     def _undo_steps(
         self,
         ctx: ActionContext,
@@ -487,37 +588,66 @@ class Action:
         before: Mapping[str, Any] | None,
         made: list[ApiCall],
     ) -> list[str]:
+        """After a failure part-way: the calls that undo what the calls made actually changed, planned from
+        the state as it is now (so a call that was refused, or changed nothing, needs no undo)."""
         if not made:
             return []
+        manual = [f"review and revert manually: {call.full_text()}" for call in made]
         if before is None or not self.reversible:
-            return [f"review and revert manually: {call.full_text()}" for call in made]
+            return manual
         try:
-            return [call.full_text() for call in _dry_run(self.restore(ctx, target, before, None))]
+            current = self.read_state(ctx, target)
+            calls = _dry_run(self.restore(ctx, target, before, current))
+            return [call.full_text() for call in calls] + self.manual_steps(ctx, before, current)
         except Exception:  # noqa: BLE001 - undo advice must never hide the original failure
-            return [f"review and revert manually: {call.full_text()}" for call in made]
+            return manual
 
-    def _offload_large_state(self, ctx: ActionContext, result: ActionResult) -> ActionResult:
-        if ctx.evidence is None or result.before is None:
+    def _keep_small(self, ctx: ActionContext, result: ActionResult, phase: str) -> ActionResult:
+        """The record of a result stays small: states, calls and undo steps larger than ``INLINE_LIMIT``
+        go to the evidence store (when there is one), and the record keeps a reference."""
+        if ctx.evidence is None:
             return result
-        body = json.dumps(result.before, default=str, sort_keys=True).encode()
-        if len(body) <= INLINE_STATE_LIMIT:
-            return result
-        target_key = result.target.key if result.target else "finding"
-        key = f"incidents/{ctx.incident_id}/{self.name}/{_safe_key(target_key)}/before.json"
-        ref = ctx.evidence.put(key, body)
-        result.before = {"evidence_key": ref, "bytes": len(body)}
-        result.evidence_keys.append(ref)
+        store = ctx.evidence
+        subject = result.target.key if result.target else "finding"
+
+        def stem(what: str) -> str:
+            return evidence_key(ctx.incident_id, self.name, subject, f"{phase}-{what}")
+
+        def large(value: Any) -> bool:
+            return len(json_body(value)) > INLINE_LIMIT
+
+        for name in ("before", "after"):
+            value = getattr(result, name)
+            if value is not None and not is_ref(value) and large(value):
+                ref = offload(store, stem(name), value)
+                setattr(result, name, ref)
+                result.evidence_keys.append(ref["evidence_key"])
+        calls = [c.to_dict() for c in result.calls_made]
+        if large(calls):
+            ref = offload(store, stem("calls"), calls)["evidence_key"]
+            result.calls_made = [c.abridged(_ABRIDGED, ref) for c in result.calls_made]
+            result.evidence_keys.append(ref)
+        if large(result.undo):
+            ref = offload(store, stem("undo"), result.undo)["evidence_key"]
+            result.undo = [
+                step if len(step) <= _ABRIDGED else f"{step[:_ABRIDGED]}… (in full: item {i} of {ref})"
+                for i, step in enumerate(result.undo)
+            ]
+            result.evidence_keys.append(ref)
         return result
 
     @staticmethod
-    def _load_state(ctx: ActionContext, before: Mapping[str, Any]) -> Mapping[str, Any]:
-        ref = before.get("evidence_key") if isinstance(before, Mapping) else None
-        if ref and set(before) <= {"evidence_key", "bytes"}:
-            if ctx.evidence is None:
-                raise ActionError("EvidenceUnavailable", f"the before-state is in the evidence bucket ({ref})")
-            loaded: Mapping[str, Any] = json.loads(ctx.evidence.get(str(ref)))
-            return loaded
-        return before
+    def _load_state(ctx: ActionContext, state: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A recorded state, read back from the evidence store if it was kept there."""
+        try:
+            loaded: Mapping[str, Any] = load(ctx.evidence, state)
+        except LookupError as exc:
+            raise ActionError("EvidenceUnavailable", str(exc)) from None
+        return loaded
+
+
+#: How much of a long parameter or undo step a record keeps when the whole is in the evidence store.
+_ABRIDGED = 300
 
 
 def _retried(exc: BaseException) -> bool:
@@ -525,10 +655,6 @@ def _retried(exc: BaseException) -> bool:
     response = getattr(exc, "response", None)
     metadata = response.get("ResponseMetadata") if isinstance(response, Mapping) else None
     return isinstance(metadata, Mapping) and int(metadata.get("RetryAttempts") or 0) > 0
-
-
-def _safe_key(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.:" else "_" for c in text)[:200]
 
 
 def _drive(plan: CallPlan, execute: Callable[[ApiCall], Any], made: list[ApiCall]) -> None:

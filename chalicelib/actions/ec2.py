@@ -24,11 +24,11 @@ from chalicelib.actions._ec2_common import (
     is_planned,
     known_id,
     response_value,
-    stored_ref,
     tag_value,
 )
 from chalicelib.actions.base import ActionContext, ActionError, ApiCall, CallPlan
 from chalicelib.actions.registry import register
+from chalicelib.evidence import evidence_key
 from chalicelib.findings.model import Resource
 
 MANAGED_TAG = "clampdown:managed"
@@ -41,7 +41,6 @@ OUT_OF_SERVICE = ("EnteringStandby", "Standby", "Detaching", "Detached")
 _RULE_KEYS = ("IpProtocol", "FromPort", "ToPort", "IpRanges", "Ipv6Ranges", "PrefixListIds", "UserIdGroupPairs")
 _PROFILE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:instance-profile/[\w+=,.@/-]{1,512}")
 _PROFILE = r"^(arn:aws[a-z-]*:iam::\d{12}:instance-profile/[\w+=,.@/-]{1,512}|[\w+=,.@-]{1,128})$"
-_SAFE_KEY = re.compile(r"[^A-Za-z0-9._-]")
 _GROUP_PREFIX = re.compile(r"(?!sg-)[A-Za-z0-9][A-Za-z0-9._-]{0,150}")
 _ASG_MODES = ("standby", "detach", "leave")
 #: A call plan that ends with a security-group id (found, or the response of its creation).
@@ -85,6 +84,11 @@ def _group_state(group: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "ingress": _rules(group.get("IpPermissions")),
         "egress": _rules(group.get("IpPermissionsEgress")),
     }
+
+
+def _decrements(asg: Mapping[str, Any]) -> bool:
+    """Leaving the group lowers its desired capacity when that stays at or above the minimum."""
+    return bool(asg.get("desired_capacity", 0) > asg.get("min_size", 0))
 
 
 def _target_key(target: Mapping[str, Any]) -> tuple[str, str, Any, Any]:
@@ -253,7 +257,7 @@ class IsolateInstance(InstanceAction):
 
     def _read_asg(self, ctx: ActionContext, target: Resource | None, iid: str) -> dict[str, Any] | None:
         membership = asg_membership(ctx, target, iid)
-        if membership and membership["lifecycle_state"] == "InService":
+        if membership:
             groups = ctx.client("autoscaling", target).describe_auto_scaling_groups(
                 AutoScalingGroupNames=[membership["name"]]
             )["AutoScalingGroups"]
@@ -323,10 +327,23 @@ class IsolateInstance(InstanceAction):
             after.update(termination_protection=True, shutdown_behavior="stop")
         asg = after.get("auto_scaling")
         if asg and asg["lifecycle_state"] == "InService":
-            asg["lifecycle_state"] = "Standby" if self._mode == "standby" else "Detached"
+            if self._mode == "detach":
+                after["auto_scaling"] = None  # no longer a member
+            else:
+                asg["lifecycle_state"] = "Standby"
+                if _decrements(asg):
+                    asg["desired_capacity"] -= 1
         if "targets" in after:
             after["targets"] = []
         return dict(after)
+
+    def written_part(self, state: Mapping[str, Any]) -> Any:
+        """What isolation sets on this instance: not the isolation groups' rules (shared by every isolated
+        instance of the VPC) nor its Auto Scaling group's sizes (the group scales on its own)."""
+        asg = state.get("auto_scaling")
+        parts = ("network_interfaces", "termination_protection", "shutdown_behavior", "targets")
+        kept = {k: state[k] for k in parts if k in state}
+        return {**kept, "auto_scaling": asg and asg.get("lifecycle_state")}
 
     def output(self, ctx: ActionContext, target: Resource | None) -> Mapping[str, Any]:
         state = self._last or {}
@@ -378,7 +395,7 @@ class IsolateInstance(InstanceAction):
             )
 
     def _leave_asg(self, iid: str, asg: Mapping[str, Any]) -> ApiCall:
-        decrement = asg.get("desired_capacity", 0) > asg.get("min_size", 0)
+        decrement = _decrements(asg)
         effect = (
             "desired capacity lowered by one"
             if decrement
@@ -579,7 +596,7 @@ class IsolateInstance(InstanceAction):
             return
         note = (
             ""
-            if before.get("desired_capacity", 0) > before.get("min_size", 0)
+            if _decrements(before)
             else "; a replacement was launched meanwhile, so the group now wants one more instance: lower its "
             "desired capacity when convenient"
         )
@@ -613,7 +630,6 @@ class SnapshotVolumes(InstanceAction):
     permissions = (
         "ec2:DescribeInstances", "ec2:DescribeSnapshots", "ec2:CreateSnapshots", "ec2:CreateSnapshot", "ec2:CreateTags",
     )  # fmt: skip
-    schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False, "properties": {}}
 
     def skip_instance(self, ctx: ActionContext, target: Resource, instance: Mapping[str, Any]) -> str | None:
         return None if _volumes(instance) else f"instance {target.id} has no EBS volume to snapshot"
@@ -706,12 +722,10 @@ class CaptureForensics(InstanceAction):
         "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups", "ec2:DescribeVolumes",
         "iam:GetInstanceProfile", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies",
     )  # fmt: skip
-    schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False, "properties": {}}
     _stored: dict[str, Any] | None = None
 
     def key(self, ctx: ActionContext, iid: str) -> str:
-        incident = _SAFE_KEY.sub("_", ctx.incident_id)[:128] or "_"
-        return f"incidents/{incident}/{self.name}/{iid}/capture.json"
+        return evidence_key(ctx.incident_id, self.name, iid, "capture.json")
 
     def read_state(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
         if ctx.evidence is None:
@@ -721,7 +735,7 @@ class CaptureForensics(InstanceAction):
             )
         iid = instance_id(target)
         key = self.key(ctx, iid)
-        ref = stored_ref(ctx.evidence, key)
+        ref = ctx.evidence.find(key)
         state: dict[str, Any] = {"instance_id": iid, "evidence_key": key, "evidence_ref": ref}
         if ref is not None:
             self._described = None  # captured already: nothing more to read
@@ -846,7 +860,6 @@ class StopInstance(InstanceAction):
     permissions = (
         "ec2:DescribeInstances", "autoscaling:DescribeAutoScalingInstances", "ec2:StopInstances", "ec2:StartInstances",
     )  # fmt: skip
-    schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False, "properties": {}}
 
     def skip_instance(self, ctx: ActionContext, target: Resource, instance: Mapping[str, Any]) -> str | None:
         if instance.get("RootDeviceType") == "instance-store":
@@ -872,6 +885,9 @@ class StopInstance(InstanceAction):
         self, before: Mapping[str, Any] | None, ctx: ActionContext, target: Resource | None
     ) -> dict[str, Any]:
         return {**(before or {}), "state": "stopped"}
+
+    def written_part(self, state: Mapping[str, Any]) -> Any:
+        return state.get("state") in ("stopping", "stopped")
 
     def contain(self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any] | None) -> CallPlan:
         yield ApiCall("ec2", "StopInstances", {"InstanceIds": [instance_id(target)]}, "stop (memory is lost)")
@@ -904,7 +920,7 @@ class DetachInstanceProfile(InstanceAction):
     permissions = (
         "ec2:DescribeInstances", "ec2:DescribeIamInstanceProfileAssociations",
         "ec2:DisassociateIamInstanceProfile", "ec2:AssociateIamInstanceProfile",
-        "ec2:ReplaceIamInstanceProfileAssociation", "iam:PassRole",
+        "ec2:ReplaceIamInstanceProfileAssociation", "iam:PassRole", "iam:GetInstanceProfile",
     )  # fmt: skip
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
@@ -918,6 +934,8 @@ class DetachInstanceProfile(InstanceAction):
             }
         },
     }
+
+    _resolved: str | None = None
 
     def _replacement(self) -> dict[str, str] | None:
         value = self.params.get("replace_with")
@@ -952,13 +970,25 @@ class DetachInstanceProfile(InstanceAction):
     def is_contained(self, state: Mapping[str, Any], ctx: ActionContext, target: Resource | None) -> bool:
         return state.get("association_id") is None or self._is_replacement(state.get("profile_arn"))
 
+    def _replacement_arn(self, ctx: ActionContext, target: Resource | None) -> str:
+        """The ARN of the ``replace_with`` profile (a name is looked up once: the plan shows the ARN)."""
+        wanted = self._replacement() or {}
+        if "Arn" in wanted:
+            return wanted["Arn"]
+        if self._resolved is None:
+            profile = ctx.client("iam", target).get_instance_profile(InstanceProfileName=wanted["Name"])
+            self._resolved = str(profile["InstanceProfile"]["Arn"])
+        return self._resolved
+
     def expected_state(
         self, before: Mapping[str, Any] | None, ctx: ActionContext, target: Resource | None
     ) -> dict[str, Any] | None:
-        replacement = self._replacement()
-        if replacement:
-            return {**(before or {}), "profile_arn": replacement.get("Arn") or replacement.get("Name")}
-        return {**(before or {}), "association_id": None, "profile_arn": None}
+        if before is None:
+            return None
+        if self._replacement():
+            arn = self._replacement_arn(ctx, target)
+            return {**before, "association_id": "<the new association's id>", "profile_arn": arn}
+        return {**before, "association_id": None, "profile_arn": None}
 
     def contain(self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any] | None) -> CallPlan:
         iid = instance_id(target)

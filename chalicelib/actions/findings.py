@@ -12,16 +12,13 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from chalicelib.actions._manual import ManualRestoreSteps
 from chalicelib.actions.base import (
     Action,
     ActionContext,
     ActionError,
-    ActionResult,
     ApiCall,
     CallPlan,
     PlannedResponse,
-    Status,
 )
 from chalicelib.actions.registry import register
 from chalicelib.findings.model import Finding, Resource
@@ -142,7 +139,7 @@ def _shape(finding: Finding) -> str | None:
 
 
 @register
-class UpdateSecurityHubFinding(ManualRestoreSteps):
+class UpdateSecurityHubFinding(Action):
     """Sets workflow status, note, severity and user-defined fields of a Security Hub finding.
 
     ASFF findings go through ``BatchUpdateFindings`` (identified by ``Id`` + ``ProductArn``), OCSF
@@ -342,7 +339,9 @@ class UpdateSecurityHubFinding(ManualRestoreSteps):
             response = yield self._update(ctx, values, "put back the earlier values")
             self._check(response)
 
-    def manual_steps(self, ctx: ActionContext, before: Mapping[str, Any]) -> list[str]:
+    def manual_steps(
+        self, ctx: ActionContext, before: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> list[str]:
         steps = []
         for field in ("Note", "Comment", "Severity", "SeverityId"):
             if field in before and before[field] is None:
@@ -352,9 +351,7 @@ class UpdateSecurityHubFinding(ManualRestoreSteps):
             steps.append(f"user-defined fields {added} were added and may remain (the API cannot delete them): review")
         return steps
 
-    def apply(self, ctx: ActionContext, target: Resource | None) -> ActionResult:
-        result = super().apply(ctx, target)
-        if result.status == Status.FAILED and result.error_code == "VerificationFailed" and self._accepted:
-            result.status, result.error_code, result.undo = Status.CONTAINED, None, []
-            result.reason = "Security Hub accepted the update; it can take minutes to show in GetFindings"
-        return result
+    def applied_later(self, ctx: ActionContext) -> str | None:
+        if self._accepted:
+            return "Security Hub accepted the update; it can take minutes to show in GetFindings"
+        return None

@@ -6,44 +6,46 @@ Every change here is reversible and remembered: nothing is deleted that cannot b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import string
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
+from chalicelib.actions._targets import principal_of
 from chalicelib.actions.base import (
     Action,
     ActionContext,
     ActionError,
+    ActionPlan,
     ApiCall,
     CallPlan,
     Secret,
     error_code,
 )
 from chalicelib.actions.registry import register
-from chalicelib.findings.model import Resource
+from chalicelib.findings.arn import parse_arn, resource_from_arn
+from chalicelib.findings.model import Actor, Finding, Resource
 
-#: Managed policies treated as administrator-like by ``iam.detach-policies`` by default.
+#: Managed policies treated as administrator-like by ``iam.detach-policies`` by default (customer
+#: managed policies are judged by their document).
 ADMIN_LIKE_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
 DENY_ALL_SID = "ClampdownDenyAll"
+#: The path of service-linked roles: their permissions belong to the AWS service, and IAM refuses
+#: to put or attach a policy on them (``UnmodifiableEntity``).
+SERVICE_LINKED_PATH = "/aws-service-role/"
+
+__all__ = ["ADMIN_LIKE_POLICIES", "principal_of"]
 
 
-def principal_of(target: Resource | None) -> tuple[str, str]:
-    """("Role" | "User", name) of an IAM principal resource; an access key names its user."""
-    if target is None:
-        raise ActionError("InvalidTarget", "an IAM action needs a principal")
-    if target.kind == "access-key":
-        name = target.details.get("user_name")
-        if not name:
-            raise ActionError("InvalidTarget", f"access key {target.id} does not name its user")
-        return "User", str(name)
-    kind = {"iam-role": "Role", "iam-user": "User"}.get(target.kind)
-    name = target.name or (target.arn.rsplit("/", 1)[-1] if target.arn else None)
-    if kind is None or not name:
-        raise ActionError("InvalidTarget", f"{target.kind} {target.id or target.arn} is not an IAM role or user")
-    return kind, name
+def _service_linked(target: Resource | None) -> bool:
+    if target is None or target.kind != "iam-role":
+        return False
+    path = str(target.details.get("path") or "")
+    return path.startswith(SERVICE_LINKED_PATH) or f":role{SERVICE_LINKED_PATH}" in (target.arn or "")
 
 
 def _is_missing(exc: Exception) -> bool:
@@ -64,6 +66,14 @@ class InlinePolicyAction(Action):
 
     def document(self, ctx: ActionContext) -> dict[str, Any]:
         raise NotImplementedError
+
+    def skip_reason(self, ctx: ActionContext, target: Resource | None) -> str | None:
+        if _service_linked(target):
+            return (
+                "a service-linked role: its permissions belong to the AWS service and IAM refuses policies on it "
+                "(UnmodifiableEntity); contain what the service acts on instead"
+            )
+        return None
 
     def read_state(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
         kind, name = principal_of(target)
@@ -90,18 +100,19 @@ class InlinePolicyAction(Action):
     ) -> dict[str, Any]:
         return {"policy_name": self.policy_name, "policy": self.document(ctx)}
 
-    def _put(self, target: Resource | None, document: Mapping[str, Any], purpose: str) -> ApiCall:
-        kind, name = principal_of(target)
-        params = {f"{kind}Name": name, "PolicyName": self.policy_name, "PolicyDocument": json.dumps(document)}
+    def _put(self, target: Resource | None, name: str, document: Mapping[str, Any], purpose: str) -> ApiCall:
+        kind, principal = principal_of(target)
+        params = {f"{kind}Name": principal, "PolicyName": name, "PolicyDocument": json.dumps(document)}
         return ApiCall("iam", f"Put{kind}Policy", params, purpose)
 
     def contain(self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any] | None) -> CallPlan:
-        yield self._put(target, self.document(ctx), self.summary)
+        yield self._put(target, self.policy_name, self.document(ctx), self.summary)
 
     def restore(
         self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any], current: Mapping[str, Any] | None
     ) -> CallPlan:
-        kind, name = principal_of(target)
+        kind, principal = principal_of(target)
+        name = str(before.get("policy_name") or self.policy_name)  # as recorded, should the name ever change
         previous = before.get("policy")
         if current is not None and current.get("policy") == previous:
             return
@@ -109,37 +120,46 @@ class InlinePolicyAction(Action):
             yield ApiCall(
                 "iam",
                 f"Delete{kind}Policy",
-                {f"{kind}Name": name, "PolicyName": self.policy_name},
-                f"remove the {self.policy_name} policy Clampdown added",
+                {f"{kind}Name": principal, "PolicyName": name},
+                f"remove the {name} policy Clampdown added",
             )
         else:
-            yield self._put(target, previous, f"put back the earlier {self.policy_name} policy")
+            yield self._put(target, name, previous, f"put back the earlier {name} policy")
+
+
+def _inline_policy_permissions(kind: str) -> tuple[str, ...]:
+    return (f"iam:Get{kind}Policy", f"iam:Put{kind}Policy", f"iam:Delete{kind}Policy")
+
+
+class Quarantine(InlinePolicyAction):
+    """An explicit deny-all inline policy: it overrides every allow, existing sessions included."""
+
+    policy_name = "clampdown-quarantine"
+
+    def document(self, ctx: ActionContext) -> dict[str, Any]:
+        return _deny_all()
 
 
 @register
-class QuarantineRole(InlinePolicyAction):
+class QuarantineRole(Quarantine):
     name = "iam.quarantine-role"
     summary = "Attach an explicit deny-all inline policy to the role (applies to its existing sessions too)."
     resource_kinds = ("iam-role",)
-    permissions = ("iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy")
-    policy_name = "clampdown-quarantine"
-    schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False, "properties": {}}
-
-    def document(self, ctx: ActionContext) -> dict[str, Any]:
-        return _deny_all()
+    permissions = _inline_policy_permissions("Role")
 
 
 @register
-class QuarantineUser(InlinePolicyAction):
+class QuarantineUser(Quarantine):
     name = "iam.quarantine-user"
     summary = "Attach an explicit deny-all inline policy to the user (its keys and console session stop working)."
     resource_kinds = ("iam-user", "access-key")
-    permissions = ("iam:GetUserPolicy", "iam:PutUserPolicy", "iam:DeleteUserPolicy")
-    policy_name = "clampdown-quarantine"
-    schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False, "properties": {}}
+    permissions = _inline_policy_permissions("User")
 
-    def document(self, ctx: ActionContext) -> dict[str, Any]:
-        return _deny_all()
+    def skip_reason(self, ctx: ActionContext, target: Resource | None) -> str | None:
+        user_type = target.details.get("user_type") if target is not None and target.kind == "access-key" else None
+        if user_type not in (None, "IAMUser"):
+            return f"the key belongs to a {user_type} session, not an IAM user: revoke the role's sessions instead"
+        return super().skip_reason(ctx, target)
 
 
 @register
@@ -148,12 +168,22 @@ class RevokeRoleSessions(InlinePolicyAction):
 
     Deleting an access key does nothing for temporary credentials (``ASIA…``): the only way to cut
     an assumed-role session is to deny tokens issued before a time (``aws:TokenIssueTime``).
+
+    Its targets are the roles the finding names (GuardDuty resolves an ``ASIA…`` key to its role from
+    ``accessKeyDetails``) and the role behind the caller's session: CloudTrail's
+    ``sessionContext.sessionIssuer`` (an IAM role ARN), else the role of an ``assumed-role`` session
+    ARN. A service-linked role is named but skipped (IAM refuses policies on it); the responder's own
+    roles are refused by the guardrails like any other target.
+
+    Idempotent on the finding's activity: a deny already in place whose cut-off is at or after the
+    finding's last activity (or the explicit ``issued_before``) covers it, so a redelivery a minute
+    later is ``already-contained`` rather than a new cut-off.
     """
 
     name = "iam.revoke-role-sessions"
     summary = "Deny every permission to the role's sessions issued before a cut-off time."
     resource_kinds = ("iam-role",)
-    permissions = ("iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy")
+    permissions = _inline_policy_permissions("Role")
     policy_name = "clampdown-revoke-older-sessions"
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
@@ -167,38 +197,97 @@ class RevokeRoleSessions(InlinePolicyAction):
         },
     }
 
-    def cutoff(self, ctx: ActionContext) -> str:
+    @classmethod
+    def targets(cls, finding: Finding, kinds: tuple[str, ...]) -> tuple[Resource, ...]:
+        named = list(super().targets(finding, kinds))
+        if "iam-role" in kinds:
+            named += [role for role in (caller_role(actor) for actor in (finding.actor, *finding.actors)) if role]
+        unique: dict[str, Resource] = {}
+        for resource in named:
+            unique.setdefault(resource.key, resource)
+        return tuple(unique.values())
+
+    def _moment(self, ctx: ActionContext) -> datetime:
         choice = str(self.params.get("issued_before", "now"))
         if choice == "now":
-            moment = ctx.now
-        elif choice == "last_seen":
-            moment = _parse_time(ctx.finding.last_seen or ctx.finding.time) or ctx.now
-        else:
-            parsed = _parse_time(choice)
-            if parsed is None:
-                raise ActionError("InvalidParameter", f"issued_before {choice!r} is not 'now', 'last_seen' or a time")
-            moment = parsed
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return ctx.now
+        if choice == "last_seen":
+            return _parse_time(ctx.finding.last_seen or ctx.finding.time) or ctx.now
+        parsed = _parse_time(choice)
+        if parsed is None:
+            raise ActionError("InvalidParameter", f"issued_before {choice!r} is not 'now', 'last_seen' or a time")
+        return parsed
+
+    def cutoff(self, ctx: ActionContext) -> str:
+        return _ceil(self._moment(ctx)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def covered_until(self, ctx: ActionContext) -> datetime:
+        """The latest token issue time a deny must reach to cover this finding: its last activity (never
+        after our own cut-off), or the explicit ``issued_before``."""
+        moment = self._moment(ctx)
+        if str(self.params.get("issued_before", "now")) in ("now", "last_seen"):
+            activity = _parse_time(ctx.finding.last_seen or ctx.finding.time)
+            moment = min(activity, moment) if activity else moment
+        return _ceil(moment)
 
     def document(self, ctx: ActionContext) -> dict[str, Any]:
         return _deny_all({"DateLessThan": {"aws:TokenIssueTime": self.cutoff(ctx)}})
 
     def is_contained(self, state: Mapping[str, Any], ctx: ActionContext, target: Resource | None) -> bool:
-        """Contained when a cut-off at or after ours is in place (a later one revokes more)."""
+        """Contained when the deny in place reaches the finding's activity (a later cut-off revokes more)."""
         try:
-            existing = state["policy"]["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
-        except (KeyError, IndexError, TypeError):
+            existing = _parse_time(state["policy"]["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"])
+        except (KeyError, IndexError, TypeError, AttributeError):
             return False
-        return isinstance(existing, str) and existing >= self.cutoff(ctx)
+        return existing is not None and existing >= self.covered_until(ctx)
+
+    def plan(self, ctx: ActionContext, target: Resource | None) -> ActionPlan:
+        plan = super().plan(ctx, target)
+        source = target.details.get("resolved_from") if target is not None else None
+        if source:
+            plan.notes.append(f"the role is {source}" + _of_session(target))
+        return plan
+
+
+def caller_role(actor: Actor) -> Resource | None:
+    """The IAM role behind an actor's temporary credentials, or None (an IAM user, root, a federated user)."""
+    issuer = resource_from_arn(actor.session_issuer_arn)
+    session = parse_arn(actor.principal_arn)
+    role: Resource | None
+    if issuer is not None and issuer.kind == "iam-role" and issuer.arn:
+        role, source = issuer, "the issuer of the caller's session (CloudTrail sessionContext.sessionIssuer)"
+    elif session is not None and session.service == "sts" and session.resource_type == "assumed-role":
+        role, source = resource_from_arn(actor.principal_arn), "the role of the caller's assumed-role session"
+    else:
+        return None
+    if role is None or role.kind != "iam-role" or not role.name:
+        return None
+    details = {**role.details, "resolved_from": source}
+    if actor.principal_arn:
+        details["session_arn"] = actor.principal_arn
+    return dataclasses.replace(role, details=details)
+
+
+def _of_session(target: Resource | None) -> str:
+    session = target.details.get("session_arn") if target is not None else None
+    return f" ({session})" if session else ""
 
 
 def _parse_time(text: str | None) -> datetime | None:
+    """An ISO-8601 time, in UTC when it names no zone."""
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00").replace(" ", "T", 1))
     except ValueError:
         return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _ceil(moment: datetime) -> datetime:
+    """Up to a whole second: ``aws:TokenIssueTime`` cut-offs are written to the second."""
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)
 
 
 @register
@@ -207,7 +296,6 @@ class DeactivateAccessKey(Action):
     summary = "Make an IAM user's access key Inactive (never deleted, so it can be re-activated)."
     resource_kinds = ("access-key",)
     permissions = ("iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:UpdateAccessKey")
-    schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False, "properties": {}}
 
     def skip_reason(self, ctx: ActionContext, target: Resource | None) -> str | None:
         key = (target.id if target else None) or ""
@@ -262,27 +350,45 @@ class DeactivateAccessKey(Action):
             yield self._update(target, str(before["user_name"]), "Active", "re-activate the key")
 
 
+def _listed(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value) if isinstance(value, list) else []
+
+
 def _is_admin_like_statement(statement: Mapping[str, Any]) -> bool:
-    if statement.get("Effect") != "Allow":
+    """Allows every action, or all of IAM (which grants the rest), or all but a few (``NotAction``),
+    on every resource."""
+    if statement.get("Effect") != "Allow" or "*" not in _listed(statement.get("Resource")):
         return False
-    actions = statement.get("Action", [])
-    actions = [actions] if isinstance(actions, str) else actions
-    resources = statement.get("Resource", [])
-    resources = [resources] if isinstance(resources, str) else resources
-    return any(a in ("*", "iam:*") for a in actions) and "*" in resources
+    if "NotAction" in statement:
+        return True
+    return any(str(a).lower() in ("*", "*:*", "iam:*") for a in _listed(statement.get("Action")))
 
 
 def _is_admin_like_document(document: Any) -> bool:
+    """``document`` may be a mapping, JSON text, or JSON text URL-encoded as IAM returns it."""
     if isinstance(document, str):
-        document = json.loads(document)
+        text = document.strip()
+        document = json.loads(text if text.startswith("{") else unquote(text))
     statements = document.get("Statement", []) if isinstance(document, Mapping) else []
     statements = [statements] if isinstance(statements, Mapping) else statements
     return any(isinstance(s, Mapping) and _is_admin_like_statement(s) for s in statements)
 
 
+def _customer_managed(policy_arn: str) -> bool:
+    """``arn:aws:iam::123456789012:policy/...`` (AWS managed policies have ``aws`` as their account)."""
+    arn = parse_arn(policy_arn)
+    return arn is not None and arn.service == "iam" and arn.account.isdigit()
+
+
 @register
 class DetachPolicies(Action):
-    """Removes administrator-like permissions from a role or user, remembering each one."""
+    """Removes administrator-like permissions from a role or user, remembering each one.
+
+    By default: the AWS managed policies named in ``ADMIN_LIKE_POLICIES``, every customer managed
+    policy whose default version is admin-like (``Action`` ``*`` or ``iam:*``, or an ``Allow`` with
+    ``NotAction``, on ``Resource`` ``*``), and admin-like inline policies. ``policies`` names exactly the
+    managed policies to detach instead.
+    """
 
     name = "iam.detach-policies"
     summary = "Detach admin-like managed policies and delete admin-like inline policies, remembering them."
@@ -292,6 +398,7 @@ class DetachPolicies(Action):
         "iam:DetachRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePolicy",
         "iam:ListAttachedUserPolicies", "iam:ListUserPolicies", "iam:GetUserPolicy",
         "iam:DetachUserPolicy", "iam:DeleteUserPolicy", "iam:AttachUserPolicy", "iam:PutUserPolicy",
+        "iam:GetPolicy", "iam:GetPolicyVersion",
     )  # fmt: skip
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
@@ -301,15 +408,29 @@ class DetachPolicies(Action):
                 "type": "array",
                 "items": {"type": "string", "minLength": 1},
                 "description": "Managed policy names or ARNs to detach (default: AdministratorAccess, "
-                "PowerUserAccess, IAMFullAccess).",
+                "PowerUserAccess, IAMFullAccess, and customer managed policies whose document is admin-like).",
             },
             "inline": {"enum": ["admin-like", "all", "none"], "default": "admin-like"},
         },
     }
 
-    def _selected(self, policy_name: str, policy_arn: str) -> bool:
-        wanted = self.params.get("policies") or ADMIN_LIKE_POLICIES
-        return policy_name in wanted or policy_arn in wanted
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(params)
+        self._admin_like: dict[str, bool] = {}  # policy ARN → its default version is admin-like (one step)
+
+    def _selected(self, client: Any, policy_name: str, policy_arn: str) -> bool:
+        wanted = self.params.get("policies")
+        if wanted:
+            return policy_name in wanted or policy_arn in wanted
+        if policy_name in ADMIN_LIKE_POLICIES:
+            return True
+        if not _customer_managed(policy_arn):
+            return False
+        if policy_arn not in self._admin_like:
+            version = client.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+            document = client.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]["Document"]
+            self._admin_like[policy_arn] = _is_admin_like_document(document)
+        return self._admin_like[policy_arn]
 
     def read_state(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
         kind, name = principal_of(target)
@@ -319,7 +440,7 @@ class DetachPolicies(Action):
             policy["PolicyArn"]
             for page in client.get_paginator(f"list_attached_{kind.lower()}_policies").paginate(**key)
             for policy in page["AttachedPolicies"]
-            if self._selected(policy["PolicyName"], policy["PolicyArn"])
+            if self._selected(client, policy["PolicyName"], policy["PolicyArn"])
         ]
         mode = self.params.get("inline", "admin-like")
         inline: dict[str, Any] = {}
@@ -391,17 +512,20 @@ class DisableConsoleLogin(Action):
     name = "iam.disable-console-login"
     summary = "Delete the user's console password (login profile); rollback re-enables it with a reset."
     resource_kinds = ("iam-user",)
-    permissions = ("iam:GetLoginProfile", "iam:DeleteLoginProfile", "iam:CreateLoginProfile")
-    schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False, "properties": {}}
+    permissions = ("iam:GetLoginProfile", "iam:GetUser", "iam:DeleteLoginProfile", "iam:CreateLoginProfile")
 
     def read_state(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
         _, name = principal_of(target)
+        client = ctx.client("iam", target)
         try:
-            profile = ctx.client("iam", target).get_login_profile(UserName=name)["LoginProfile"]
+            profile = client.get_login_profile(UserName=name)["LoginProfile"]
         except Exception as exc:
-            if _is_missing(exc):
-                return {"user_name": name, "login_profile": False}
-            raise
+            if not _is_missing(exc):
+                raise
+            # NoSuchEntity is the same code for "no login profile" and "no such user": a user that does not
+            # exist is a failure (as for every other action), not a console already disabled.
+            client.get_user(UserName=name)
+            return {"user_name": name, "login_profile": False}
         return {
             "user_name": name,
             "login_profile": True,
@@ -414,7 +538,7 @@ class DisableConsoleLogin(Action):
     def expected_state(
         self, before: Mapping[str, Any] | None, ctx: ActionContext, target: Resource | None
     ) -> dict[str, Any]:
-        return {**(before or {}), "login_profile": False}
+        return {"user_name": principal_of(target)[1], "login_profile": False}
 
     def contain(self, ctx: ActionContext, target: Resource | None, before: Mapping[str, Any] | None) -> CallPlan:
         _, name = principal_of(target)

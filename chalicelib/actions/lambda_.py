@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from chalicelib.actions import _policy
-from chalicelib.actions._manual import ManualRestoreSteps
 from chalicelib.actions._targets import function_name
 from chalicelib.actions.base import (
     Action,
@@ -26,13 +25,11 @@ from chalicelib.actions.base import (
     ApiCall,
     CallPlan,
     PlannedResponse,
-    _safe_key,
     error_code,
 )
 from chalicelib.actions.registry import register
+from chalicelib.evidence import evidence_key, safe_part
 from chalicelib.findings.model import Resource
-
-_NO_PARAMS: Mapping[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
 
 
 def _absent(exc: Exception) -> bool:
@@ -47,7 +44,6 @@ class ZeroConcurrency(Action):
     summary = "Set the function's reserved concurrency to 0 (no invocations), remembering the earlier value."
     resource_kinds = ("lambda-function",)
     permissions = ("lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency")
-    schema: ClassVar[Mapping[str, Any]] = _NO_PARAMS
 
     def read_state(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
         name = function_name(target)
@@ -131,7 +127,7 @@ def add_permission_params(function: str, statement: Mapping[str, Any]) -> dict[s
 
 
 @register
-class RemovePublicAccess(ManualRestoreSteps):
+class RemovePublicAccess(Action):
     """Removes resource-policy statements open to everyone and a function URL that needs no auth.
 
     Rollback re-adds each statement with ``AddPermission`` (Lambda has no "put policy"); a
@@ -148,7 +144,6 @@ class RemovePublicAccess(ManualRestoreSteps):
         "lambda:RemovePermission", "lambda:DeleteFunctionUrlConfig",
         "lambda:AddPermission", "lambda:CreateFunctionUrlConfig",
     )  # fmt: skip
-    schema: ClassVar[Mapping[str, Any]] = _NO_PARAMS
 
     def read_state(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
         name = function_name(target)
@@ -222,18 +217,22 @@ class RemovePublicAccess(ManualRestoreSteps):
             if add is not None and add["StatementId"] not in present:
                 yield ApiCall("lambda", "AddPermission", add, "re-add the public statement")
 
-    def manual_steps(self, ctx: ActionContext, before: Mapping[str, Any]) -> list[str]:
-        """Statements that ``AddPermission`` cannot recreate exactly."""
+    def manual_steps(
+        self, ctx: ActionContext, before: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> list[str]:
+        """Removed statements that ``AddPermission`` cannot recreate exactly (those still there are not)."""
+        present = {s.get("Sid") for s in (current or {}).get("public_statements", ()) if isinstance(s, Mapping)}
         return [
             f"re-add manually (AddPermission cannot express it): {json.dumps(s, sort_keys=True)}"
             for s in before.get("public_statements", ())
-            if not isinstance(s, Mapping) or add_permission_params(str(before.get("function", "")), s) is None
+            if not isinstance(s, Mapping)
+            or (add_permission_params(str(before.get("function", "")), s) is None and s.get("Sid") not in present)
         ]
 
     def plan(self, ctx: ActionContext, target: Resource | None) -> ActionPlan:
         plan = super().plan(ctx, target)
-        if plan.before is not None:
-            plan.notes.extend(self.manual_steps(ctx, plan.before))
+        if plan.before is not None and plan.calls:
+            plan.notes.extend(self.manual_steps(ctx, plan.before, None))
         return plan
 
 
@@ -247,7 +246,7 @@ def _sha256_hex(code_sha256: str) -> str:
     try:
         return base64.b64decode(code_sha256, validate=True).hex()
     except (binascii.Error, ValueError):
-        return _safe_key(code_sha256)
+        return safe_part(code_sha256)
 
 
 def snapshot_record(response: Mapping[str, Any]) -> dict[str, Any]:
@@ -321,7 +320,8 @@ class SnapshotCode(Action):
     name = "lambda.snapshot-code"
     summary = "Record the function's code hash, configuration (env var names only), layers and role; copy the code."
     resource_kinds = ("lambda-function",)
-    permissions = ("lambda:GetFunction",)
+    #: ``GetFunction`` returns the function's tags only to a caller also allowed ``lambda:ListTags``.
+    permissions = ("lambda:GetFunction", "lambda:ListTags")
     changes_aws = False
     reversible = False
     schema: ClassVar[Mapping[str, Any]] = {
@@ -339,8 +339,7 @@ class SnapshotCode(Action):
 
     def _key(self, ctx: ActionContext, record: Mapping[str, Any], leaf: str) -> str:
         sha = _sha256_hex(str(record.get("code_sha256") or "unknown"))
-        function = _safe_key(str(record.get("function_name") or "function"))
-        return f"incidents/{_safe_key(ctx.incident_id)}/{self.name}/{function}/{sha}/{leaf}"
+        return evidence_key(ctx.incident_id, self.name, str(record.get("function_name") or "function"), sha, leaf)
 
     def _copy_code(self, ctx: ActionContext, response: Mapping[str, Any], record: dict[str, Any]) -> list[str]:
         """Store the package; returns the evidence refs (and notes in ``record`` why not, if not)."""

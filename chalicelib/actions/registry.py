@@ -12,7 +12,11 @@ A = TypeVar("A", bound=type[Action])
 
 
 def register(cls: A) -> A:
-    """Class decorator: make an action available to playbooks under ``cls.name``."""
+    """Class decorator: make an action available to playbooks under ``cls.name``.
+
+    An action that changes a resource also reads it live first (the guardrails check its tags and real
+    ARN): the permissions of those reads are added to the ones it declares, from the same table.
+    """
     name = getattr(cls, "name", None)
     if not name:
         raise TypeError(f"{cls.__qualname__} has no name")
@@ -21,5 +25,9 @@ def register(cls: A) -> A:
     for permission in cls.permissions:
         if "*" in permission or ":" not in permission:
             raise TypeError(f"{name}: permission {permission!r} must be an exact IAM action such as iam:PutRolePolicy")
+    if cls.changes_aws:
+        from chalicelib.actions._live import read_permissions
+
+        cls.permissions = tuple(dict.fromkeys((*cls.permissions, *read_permissions(cls.resource_kinds))))
     REGISTRY[name] = cls
     return cls

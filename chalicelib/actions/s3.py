@@ -16,6 +16,7 @@ from chalicelib.actions._s3_common import (
     ENFORCED,
     acl_call,
     foreign_grants,
+    owner_only,
     ownership_call,
     policy_call,
     public_access_block_call,
@@ -31,7 +32,6 @@ from chalicelib.actions.registry import register
 from chalicelib.findings.arn import parse_arn
 from chalicelib.findings.model import Resource
 
-_NO_PARAMS: Mapping[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
 LOCKDOWN_SID = "ClampdownLockdown"
 #: What ``aws:PrincipalArn`` accepts: IAM role/user/root ARNs, ``*``/``?`` wildcards allowed.
 _PRINCIPAL_PATTERN = r"^arn:aws[a-z-]*:(iam|sts)::([0-9]{12}|\*):[A-Za-z0-9+=,.@_/*?-]{1,512}$"
@@ -43,7 +43,6 @@ class BlockPublicAccess(Action):
     summary = "Turn on all four bucket-level Block Public Access settings, remembering the earlier ones."
     resource_kinds = ("s3-bucket",)
     permissions = ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock")
-    schema: ClassVar[Mapping[str, Any]] = _NO_PARAMS
 
     def read_state(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
         bucket = bucket_name(target)
@@ -74,7 +73,6 @@ class DenyPublicPolicy(Action):
     summary = "Remove bucket-policy statements with a public principal (the whole policy is remembered)."
     resource_kinds = ("s3-bucket",)
     permissions = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
-    schema: ClassVar[Mapping[str, Any]] = _NO_PARAMS
 
     def read_state(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
         bucket = bucket_name(target)
@@ -232,6 +230,7 @@ class LockdownBucket(Action):
             **before,
             "public_access_block": dict(ALL_BLOCKED),
             "ownership": ENFORCED,
+            "acl": owner_only(before.get("acl")),
             "policy": self.document(ctx, target, before.get("caller")),
         }
 

@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from chalicelib.actions._s3_common import read_tag_set
-from chalicelib.actions._targets import bucket_name, function_arn
+from chalicelib.actions._ec2_common import instance_id, security_group_id
+from chalicelib.actions._live import live_tags
+from chalicelib.actions._targets import bucket_name, function_arn, principal_of
 from chalicelib.actions.base import Action, ActionContext, ActionError, ApiCall, CallPlan
-from chalicelib.actions.iam import principal_of
 from chalicelib.actions.registry import register
 from chalicelib.findings.model import Resource
 
@@ -23,7 +23,6 @@ Tags = Mapping[str, str]
 #: Characters every tag API here accepts (IAM and S3 are the strictest).
 _UNSAFE = re.compile(r"[^\w .:/=+\-@]")
 _KEY_LIMIT, _VALUE_LIMIT = 128, 256
-_EC2_ID = {"ec2-instance": re.compile(r"i-[0-9a-f]{8,17}"), "security-group": re.compile(r"sg-[0-9a-f]{8,17}")}
 
 
 def clean_value(value: Any) -> str:
@@ -37,7 +36,7 @@ def _tag_list(tags: Tags) -> list[dict[str, str]]:
 
 @dataclass(frozen=True)
 class TagApi:
-    """How one kind of resource is named, read and tagged.
+    """How one kind of resource is named and tagged (its tags are read by ``_live``, as the guardrails do).
 
     ``change(handle, set, remove, all_after)`` yields the calls that set and remove keys;
     ``all_after`` is the whole tag set afterwards, for APIs that can only replace it.
@@ -45,20 +44,7 @@ class TagApi:
 
     service: str
     handle: Callable[[ActionContext, Resource | None], str]
-    read: Callable[[Any, str], dict[str, str]]
     change: Callable[[str, Tags, list[str], Tags], CallPlan]
-
-
-def _ec2_handle(ctx: ActionContext, target: Resource | None) -> str:
-    pattern = _EC2_ID.get(target.kind if target else "")
-    if target is None or pattern is None or not pattern.fullmatch(target.id or ""):
-        raise ActionError("InvalidTarget", f"{target.id if target else None!r} is not an EC2 instance or group id")
-    return target.id or ""
-
-
-def _ec2_read(client: Any, resource_id: str) -> dict[str, str]:
-    pages = client.get_paginator("describe_tags").paginate(Filters=[{"Name": "resource-id", "Values": [resource_id]}])
-    return {t["Key"]: t["Value"] for page in pages for t in page["Tags"]}
 
 
 def _ec2_change(resource_id: str, set_: Tags, remove: list[str], _: Tags) -> CallPlan:
@@ -91,26 +77,20 @@ def _iam_api(kind: str) -> TagApi:
     def handle(ctx: ActionContext, target: Resource | None) -> str:
         return principal_of(target)[1]
 
-    def read(client: Any, name: str) -> dict[str, str]:
-        pages = client.get_paginator(f"list_{kind.lower()}_tags").paginate(**{key: name})
-        return {t["Key"]: t["Value"] for page in pages for t in page["Tags"]}
-
     def change(name: str, set_: Tags, remove: list[str], _: Tags) -> CallPlan:
         if set_:
             yield ApiCall("iam", f"Tag{kind}", {key: name, "Tags": _tag_list(set_)}, "tag")
         if remove:
             yield ApiCall("iam", f"Untag{kind}", {key: name, "TagKeys": list(remove)}, "remove tags")
 
-    return TagApi("iam", handle, read, change)
+    return TagApi("iam", handle, change)
 
 
 TAG_APIS: dict[str, TagApi] = {
-    "ec2-instance": TagApi("ec2", _ec2_handle, _ec2_read, _ec2_change),
-    "security-group": TagApi("ec2", _ec2_handle, _ec2_read, _ec2_change),
-    "s3-bucket": TagApi("s3", lambda ctx, t: bucket_name(t), read_tag_set, _s3_change),
-    "lambda-function": TagApi(
-        "lambda", function_arn, lambda client, arn: dict(client.list_tags(Resource=arn)["Tags"]), _lambda_change
-    ),
+    "ec2-instance": TagApi("ec2", lambda ctx, t: instance_id(t), _ec2_change),
+    "security-group": TagApi("ec2", lambda ctx, t: security_group_id(t), _ec2_change),
+    "s3-bucket": TagApi("s3", lambda ctx, t: bucket_name(t), _s3_change),
+    "lambda-function": TagApi("lambda", function_arn, _lambda_change),
     "iam-role": _iam_api("Role"),
     "iam-user": _iam_api("User"),
 }
@@ -121,12 +101,10 @@ class Tag(Action):
     name = "tag"
     summary = "Tag the resource with the incident id and playbook (or the given tags); rollback restores the keys."
     resource_kinds = tuple(TAG_APIS)
+    #: The writes; the reads (``_live.READERS``) are added by ``register``.
     permissions = (
-        "ec2:DescribeTags", "ec2:CreateTags", "ec2:DeleteTags",
-        "s3:GetBucketTagging", "s3:PutBucketTagging",
-        "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource",
-        "iam:ListRoleTags", "iam:TagRole", "iam:UntagRole",
-        "iam:ListUserTags", "iam:TagUser", "iam:UntagUser",
+        "ec2:CreateTags", "ec2:DeleteTags", "s3:PutBucketTagging", "lambda:TagResource", "lambda:UntagResource",
+        "iam:TagRole", "iam:UntagRole", "iam:TagUser", "iam:UntagUser",
     )  # fmt: skip
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
@@ -156,8 +134,14 @@ class Tag(Action):
 
     def read_state(self, ctx: ActionContext, target: Resource | None) -> dict[str, Any]:
         api = self._api(target)
-        current = api.read(ctx.client(api.service, target), api.handle(ctx, target))
+        api.handle(ctx, target)  # checks the name or id before any call
+        assert target is not None
+        current = live_tags(ctx, target)
         return {"tags": {k: current.get(k) for k in self.wanted(ctx)}, "all": current}
+
+    def written_part(self, state: Mapping[str, Any]) -> Any:
+        """Only the keys this step sets: other tags may come and go."""
+        return state.get("tags")
 
     def is_contained(self, state: Mapping[str, Any], ctx: ActionContext, target: Resource | None) -> bool:
         return state.get("tags") == self.wanted(ctx)

@@ -98,12 +98,13 @@ def test_a_storm_that_never_ends_puts_the_message_in_the_dead_letter_queue(stage
     stage.send(event)
     stats = stage.drain()
 
-    assert (stats.delivered, stats.failed, stats.acknowledged) == (3, 3, 0), "maxReceiveCount 3, then the DLQ"
+    receives = sb.MAX_RECEIVE_COUNT  # the deployed template's maxReceiveCount, then the DLQ
+    assert (stats.delivered, stats.failed, stats.acknowledged) == (receives, receives, 0)
     assert [json.loads(body)["id"] for body in stage.dead_letters()] == [event["id"]]
     assert stage.queued() == 0
     assert stage.sent("UpdateAccessKey") == 0 and key_status(stage) == "Active"
     step = steps_by_action(stage)["iam.deactivate-access-key"]
-    assert step.status == "running" and step.attempts == 3, "the record says where it stopped"
+    assert step.status == "running" and step.attempts == receives, "the record says where it stopped"
 
 
 # -- AccessDenied ---------------------------------------------------------------------------------
@@ -363,7 +364,7 @@ def test_dynamodb_down_for_good_ends_in_the_dead_letter_queue_with_nothing_done(
     stage.send(event)
     stats = stage.drain()
 
-    assert (stats.failed, stats.acknowledged) == (3, 0)
+    assert (stats.failed, stats.acknowledged) == (sb.MAX_RECEIVE_COUNT, 0)
     assert stage.calls.aws_writes() == [] and key_status(stage) == "Active"
     assert [json.loads(b)["id"] for b in stage.dead_letters()] == [event["id"]]
 

@@ -226,7 +226,8 @@ def test_lockdown_keeps_an_assumed_role_responder_whatever_its_path(
 
 
 def test_lockdown_big_policy_goes_to_the_evidence_store(s3: Any, aws_clients: Any, recorder: Any, finding: Any) -> None:
-    """A before-state over 32 KB is kept in the evidence store, and rollback reads it back."""
+    """A policy document does not bloat the incident record: before-states, after-states and calls over
+    4 KB go to the evidence store (applying and rolling back), and rollback reads them back."""
     target = bucket(s3)
     many = [statement(f"Partner{i:04d}", {"AWS": f"arn:aws:iam::{100000000000 + i}:root"}) for i in range(300)]
     put_policy(s3, *many)
@@ -234,7 +235,26 @@ def test_lockdown_big_policy_goes_to_the_evidence_store(s3: Any, aws_clients: An
     action = REGISTRY["s3.lockdown-bucket"]({})
     ctx = context(finding, aws_clients, evidence=evidence)
     result = assert_lifecycle(action, ctx, target, lambda: bucket_state(s3), recorder)
-    assert set(result.before or {}) == {"evidence_key", "bytes"} and result.evidence_keys
+    assert set(result.before or {}) == {"evidence_key", "bytes", "sha256"}
+    assert result.before["evidence_key"] in result.evidence_keys  # type: ignore[index]
+    assert len(json.dumps(result.to_dict())) < 4096
+    assert len(bucket_state(s3)["policy"]["Statement"]) == 300
+
+    # Rolling back puts the 300 statements back in one call: the record keeps references, not the document.
+    action.apply(ctx, target)
+    rolled = action.rollback(ctx, target, result.before or {})
+    assert rolled.status == Status.ROLLED_BACK, rolled.to_dict()
+    record = rolled.to_dict()
+    assert len(json.dumps(record)) < 4096, len(json.dumps(record))
+    assert set(record["after"]) == {"evidence_key", "bytes", "sha256"}
+    (put,) = [c for c in record["calls_made"] if c["call"] == "s3:PutBucketPolicy"]
+    calls_ref = next(k for k in rolled.evidence_keys if "rollback-calls" in k)
+    assert put["params"]["Policy"].endswith(f"in full in {calls_ref})")
+    stored = json.loads(evidence.get(calls_ref))
+    assert (
+        len(json.loads(next(c for c in stored if c["call"] == "s3:PutBucketPolicy")["params"]["Policy"])["Statement"])
+        == 300
+    )
     assert len(bucket_state(s3)["policy"]["Statement"]) == 300
 
 
@@ -258,9 +278,10 @@ def test_access_denied_part_way_lists_undo_steps(s3: Any, boto_session: Any, aws
     result = REGISTRY["s3.lockdown-bucket"]({}).apply(context(finding, aws_clients), target)
     assert result.status == Status.FAILED and result.error_code == "AccessDenied"
     assert [c.operation for c in result.calls_made] == ["PutPublicAccessBlock", "PutBucketAcl"]
+    # Undo steps for what the two calls changed, nothing for the policy they never reached.
     assert result.undo[0] == f's3:DeletePublicAccessBlock(Bucket="{BUCKET}")'
-    assert any(step.startswith("s3:PutBucketAcl(") and "AccessControlPolicy" in step for step in result.undo)
-    assert any(step.startswith("s3:PutBucketPolicy(") for step in result.undo), result.undo
+    assert len(result.undo) == 2 and result.undo[1].startswith("s3:PutBucketAcl(")
+    assert "AccessControlPolicy" in result.undo[1] and ALL_USERS in result.undo[1], result.undo
 
 
 def test_offline_plans_show_calls_with_placeholders(finding: Any) -> None:
