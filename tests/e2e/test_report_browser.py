@@ -7,6 +7,7 @@ would mark the page (``data-pwned``) if they ran.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -71,3 +72,21 @@ def test_browser_shows_the_incident_and_runs_nothing(handled: dict[str, Any], tm
     assert heading is not None and unescape(heading.group(1)) == f"Incident report: {TITLE}"
     assert DENIAL.replace("<", "&lt;").replace(">", "&gt;") in dom
     assert handled["id"] in dom
+
+
+def test_a_drill_report_renders_in_the_browser(tmp_path: Path) -> None:
+    """The reports a rehearsal writes (--report-dir) are the same self-contained pages."""
+    from click.testing import CliRunner
+
+    from clampdown.cli import cli
+
+    out = CliRunner().invoke(
+        cli,
+        ["drill", "public-s3-exposure", "--format", "json", "--report-dir", str(tmp_path), "--report-format", "html"],
+    )
+    assert out.exit_code == 0, out.output
+    [page] = [Path(p) for p in json.loads(out.output)["reports"]]
+    dom = dump_dom(page, tmp_path / "profile")
+    assert "data-pwned" not in dom and not re.search(r"<(script|img|iframe|object|embed)\b", dom)
+    assert page.stem in dom and "s3.lockdown-bucket" in dom
+    assert "slack:U0ONCALL (drill-auto-approve)" in unescape(dom)
