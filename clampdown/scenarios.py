@@ -6,7 +6,8 @@ What a scenario changes in the published event, and nothing else:
   ``awsRegion`` and ``userIdentity.accountId``), so the finding is about the sandbox's account;
 - the fields that name the affected resource (key, user, role session, instance, bucket, function),
   and the words of the title and description that name it; a resource the sample also names that is
-  not the scenario's (GuardDuty's PenTest:S3 sample names an instance too) is removed;
+  not the scenario's (GuardDuty's PenTest:S3 sample names an instance too) is removed, and a caller
+  the sample names only by GuardDuty's placeholders (``GeneratedFindingUserName``) is the sandbox's user;
 - where a scenario must be a finding of its own, the finding id (in ``id`` and at the end of ``arn``);
 - ``service.additionalInfo.sample`` and ``service.archived`` set to false: GuardDuty marks its
   generated samples, one published sample is archived, and the responder leaves both alone;
@@ -104,8 +105,9 @@ def _instance(detail: dict[str, Any], env: sb.Environment) -> None:
 def _bucket(detail: dict[str, Any], env: sb.Environment) -> None:
     for bucket in detail["resource"]["s3BucketDetails"]:
         bucket.update(name=env.bucket, arn=f"arn:aws:s3:::{env.bucket}")
-    # GuardDuty's generated sample names its bucket with a placeholder in the description.
+    # GuardDuty's generated sample names its bucket and its caller with placeholders.
     detail["description"] = detail["description"].replace("GeneratedFindingS3Bucket", env.bucket)
+    _user_key(detail, env)
     detail["resource"].pop("instanceDetails", None)
     _new_finding_id(detail, "5eb2a6b1d5c6a2e1f3c4d5e6f7a8b9c0")
 
