@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from chalicelib.notify.slack_ids import GROUP_ID, USER_ID
 from chalicelib.settings import Settings
 
 TOLERANCE_S = 300
 _APPROVAL_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
-_GROUP_ID = re.compile(r"S[A-Z0-9]{2,30}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
@@ -147,7 +146,7 @@ class SlackInteractions:
         found = payload.get("user")
         user: dict[str, Any] = found if isinstance(found, dict) else {}
         user_id, approval_id = str(user.get("id", "")), str(action.get("value", ""))
-        if not _USER_ID.fullmatch(user_id) or not _APPROVAL_ID.fullmatch(approval_id):
+        if not USER_ID.fullmatch(user_id) or not _APPROVAL_ID.fullmatch(approval_id):
             return Reply(400, {"error": "malformed action"})
         user_name = str(user.get("username") or user.get("name") or "")[:80]
         response_url = self._response_url(payload.get("response_url"))
@@ -187,7 +186,7 @@ class SlackInteractions:
     def _is_approver(self, user_id: str, approvers: list[str]) -> bool:
         if user_id in approvers:
             return True
-        for group in (a for a in approvers if _GROUP_ID.fullmatch(a)):
+        for group in (a for a in approvers if GROUP_ID.fullmatch(a)):
             if self.api is None:
                 log().warning("approver group %s cannot be resolved without a bot token", group)
                 continue
@@ -230,7 +229,7 @@ class SlackInteractions:
 
         user_id, user_name = form.get("user_id", ""), form.get("user_name", "")[:80]
         text = form.get("text", "").strip()
-        if not _USER_ID.fullmatch(user_id):
+        if not USER_ID.fullmatch(user_id):
             return Reply(400, {"error": "malformed command"})
         if not text or text.lower() == "help":
             return _ephemeral_reply(ondemand.USAGE)

@@ -93,7 +93,7 @@ class SlackNotifier:
     def send_text(
         self, text: str, *, target: str | None = None, context: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        return self._post(blocks.text_message(text, _context_line(context)), target)
+        return self._post(blocks.text_message(text, blocks.context_line(context)), target)
 
 
 @dataclass
@@ -121,12 +121,5 @@ class SlackWebhookNotifier(PerChangeChannel):
     def send_text(
         self, text: str, *, target: str | None = None, context: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        self._send(blocks.text_message(text, _context_line(context)))
+        self._send(blocks.text_message(text, blocks.context_line(context)))
         return {"webhook": True}
-
-
-def _context_line(context: dict[str, Any] | None) -> str | None:
-    if not context:
-        return None
-    parts = [f"{blocks.escape(k, 40)} {blocks.code(v, 200)}" for k, v in context.items() if v]
-    return " · ".join(parts) or None

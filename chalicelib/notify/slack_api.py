@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.notify.retry import retry_after
+
 #: slack_sdk logs requests (webhook URLs included) at DEBUG: it gets a logger that never does.
 _HTTP_LOG = logging.getLogger("clampdown.slack.http")
 _HTTP_LOG.setLevel(logging.INFO)
@@ -35,18 +37,6 @@ class SlackError(RuntimeError):
         self.status = status
 
 
-def _retry_after(response: Any) -> float:
-    headers = getattr(response, "headers", None) or {}
-    for name, value in dict(headers).items():
-        if str(name).lower() == "retry-after":
-            first = value[0] if isinstance(value, list | tuple) else value
-            try:
-                return max(float(first), 0.0)
-            except (TypeError, ValueError):
-                return float("inf")
-    return 1.0
-
-
 def retry_handlers(retries: int, max_wait_s: float) -> list[Any]:
     """slack_sdk retry handlers, all bounded."""
     from urllib.error import URLError
@@ -61,13 +51,13 @@ def retry_handlers(retries: int, max_wait_s: float) -> list[Any]:
         """429: wait what Slack asks, when that is short enough."""
 
         def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
-            return response is not None and response.status_code == 429 and _retry_after(response) <= max_wait_s
+            return response is not None and response.status_code == 429 and retry_after(response.headers) <= max_wait_s
 
         def prepare_for_next_attempt(
             self, *, state: Any, request: Any, response: Any = None, error: Any = None
         ) -> None:
             state.next_attempt_requested = True
-            time.sleep(_retry_after(response))
+            time.sleep(retry_after(response.headers))
             state.increment_current_attempt()
 
     class ServerError(RetryHandler):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from chalicelib.findings.model import Actor, Finding, Resource
+from chalicelib.notify.slack_ids import GROUP_ID, USER_ID
 
 if TYPE_CHECKING:
     from chalicelib.incidents import Approval, Incident, StepRecord
@@ -46,6 +47,8 @@ MAX_STEP_SECTIONS = 6
 MAX_PLAN_SECTIONS = 8
 MAX_RESOURCES = 10
 MAX_TAGS = 5
+#: Items of a playbook message's context line (each at most 250 long: the line stays under 2,000).
+MAX_CONTEXT_ITEMS = 6
 ELLIPSIS = "…"
 EMPTY = "—"
 BACKTICK_STANDIN = "\u02cb"
@@ -57,7 +60,10 @@ APPROVAL_BLOCK = "clampdown-approval"
 # -- escaping ------------------------------------------------------------------------------------
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
-_DROPPED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: Dropped: C0 controls but tab and newline, DEL, C1 controls (NEL...), the line and paragraph
+#: separators, and every bidirectional mark, embedding, override and isolate (ALM, LRM/RLM,
+#: LRE...RLO, LRI...PDI), which can make text read differently from what it is.
+_DROPPED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def slack_len(text: str) -> int:
@@ -104,16 +110,26 @@ def escape(raw: Any, limit: int = SECTION_LIMIT) -> str:
 
 
 def code(raw: Any, limit: int = 500) -> str:
-    """An identifier in inline code (no formatting applies inside); an em dash when empty."""
+    """An identifier in inline code (no formatting applies inside); an em dash when empty.
+
+    Within ``limit`` like everything else: below the 3 characters of the shortest inline code, an
+    ellipsis stands for the value."""
+    limit = max(limit, 1)
     text, cut = _clean(raw, limit)
-    text = text.replace("`", BACKTICK_STANDIN).replace("\r", " ").replace("\n", " ").strip()
+    text = text.replace("`", BACKTICK_STANDIN).replace("\n", " ").strip()
     if not text:
         return EMPTY
+    if limit < 3:
+        return ELLIPSIS
     return "`" + _escaped(text, limit - 2, cut) + "`"
 
 
 def code_block(raw: Any, limit: int = SECTION_LIMIT) -> str:
+    """A preformatted block (``limit`` includes its fences; below 7, an ellipsis stands for it)."""
+    limit = max(limit, 1)
     text, cut = _clean(raw, limit)
+    if limit < 7:
+        return ELLIPSIS
     return "```" + _escaped(text.replace("`", BACKTICK_STANDIN), limit - 6, cut) + "```"
 
 
@@ -138,9 +154,7 @@ _ASFF_ID = re.compile(r"arn:aws:[a-z0-9-]+:[a-z]{2}-[a-z]+-\d{1,2}:\d{12}:[A-Za-
 _EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ACCESS_KEY = re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{12,124}")
 _IAM_NAME = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
-_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,30}")
-_SLACK_GROUP = re.compile(r"S[A-Z0-9]{2,30}")
-_SLACK_DECIDER = re.compile(r"slack:([UW][A-Z0-9]{2,30})(?:\s|$)")
+_SLACK_DECIDER = re.compile(rf"slack:({USER_ID.pattern})(?:\s|$)")
 
 
 def _console(region: str, path: str) -> str:
@@ -184,9 +198,9 @@ def _cloudtrail_query(finding: Finding) -> str | None:
 
 def mention(entry: str) -> str | None:
     """A Slack mention for a configured approver (user id or user-group id), else None."""
-    if _SLACK_USER.fullmatch(entry):
+    if USER_ID.fullmatch(entry):
         return f"<@{entry}>"
-    if _SLACK_GROUP.fullmatch(entry):
+    if GROUP_ID.fullmatch(entry):
         return f"<!subteam^{entry}>"
     return None
 
@@ -363,7 +377,7 @@ def incident_message(incident: Incident, steps: Sequence[StepRecord], note: str 
     context = [f"Clampdown · first seen {escape(incident.first_seen, 40)} · deliveries {incident.deliveries}"]
     if incident.notes:
         context.append("notes: " + code("; ".join(incident.notes), 1200))
-    if note:
+    if note and escape(note, 300):
         context.append(escape(note, 300))
     blocks.append({"type": "context", "elements": [mrkdwn(t) for t in context[:MAX_CONTEXT_ELEMENTS]]})
     return {"text": _fallback(incident), "blocks": blocks[:MAX_BLOCKS]}
@@ -375,12 +389,13 @@ def steps_changed_message(steps: Sequence[StepRecord]) -> dict[str, Any]:
     return {"text": f"{len(steps)} step(s) changed", "blocks": [section(t) for t in texts]}
 
 
-def _call_section(call: Mapping[str, Any]) -> str:
+def _call_section(call: Mapping[str, Any], tail: str = "") -> str:
+    """One API call and its parameters, with ``tail`` (a line of ours) after them, within a section."""
     name = code(call.get("call", "?"), 120)
     purpose = f" — {escape(call.get('purpose'), 300)}" if call.get("purpose") else ""
     params = json.dumps(call.get("params") or {}, indent=1, sort_keys=True, default=str, ensure_ascii=False)
     head = f"{name}{purpose}\n"
-    return head + code_block(params, SECTION_LIMIT - slack_len(head))
+    return head + code_block(params, SECTION_LIMIT - slack_len(head) - slack_len(tail)) + tail
 
 
 def plan_sections(step: StepRecord) -> list[str]:
@@ -397,9 +412,9 @@ def plan_sections(step: StepRecord) -> list[str]:
     for note in (plan.get("notes") or [])[:3]:
         texts[0] += f"\n{code(note, 500)}"
     shown = calls[: MAX_PLAN_SECTIONS - 1]
-    texts += [_call_section(c) for c in shown]
-    if len(calls) > len(shown):
-        texts[-1] += f"\n… and {len(calls) - len(shown)} more calls (in the incident record)"
+    hidden = len(calls) - len(shown)
+    more = f"\n… and {hidden} more calls (in the incident record)" if hidden else ""
+    texts += [_call_section(c, more if n == len(shown) - 1 else "") for n, c in enumerate(shown)]
     return texts
 
 
@@ -488,6 +503,14 @@ def _date(epoch: float) -> str:
     """Slack's date token (shown in the reader's time zone) with a UTC fallback."""
     fallback = datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(epoch)}^{{date_short_pretty}} {{time}}|{escape(fallback, 60)}>"
+
+
+def context_line(context: Mapping[str, Any] | None) -> str | None:
+    """``key `value` · …`` for a playbook message's context (incident, playbook, finding type)."""
+    if not context:
+        return None
+    items = [(k, v) for k, v in context.items() if v][:MAX_CONTEXT_ITEMS]
+    return " · ".join(f"{escape(k, 40)} {code(v, 200)}" for k, v in items) or None
 
 
 def text_message(text: Any, context: str | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.notify.channel import PerChangeChannel
+from chalicelib.notify.retry import retry_after
 from chalicelib.notify.summary import approval_document, incident_document, subject, text_summary
 
 if TYPE_CHECKING:
@@ -57,13 +58,6 @@ def parse_target(secret: str) -> Target:
     return Target(str(url), headers, fmt, data.get("routing_key"))
 
 
-def _retry_after(response: Any) -> float:
-    try:
-        return max(float(response.headers.get("Retry-After", "1")), 0.0)
-    except (TypeError, ValueError):
-        return float("inf")
-
-
 @dataclass
 class WebhookNotifier(PerChangeChannel):
     secret: Callable[[], str]
@@ -93,7 +87,7 @@ class WebhookNotifier(PerChangeChannel):
             status = response.status_code
             if status < 300:
                 return status
-            wait = _retry_after(response) if status == 429 else 0.2 * 2**attempt
+            wait = retry_after(response.headers) if status == 429 else 0.2 * 2**attempt
             if last or not (status == 429 or status >= 500) or wait > self.max_wait_s:
                 raise WebhookError(f"webhook: HTTP {status} after {attempt + 1} attempt(s)")
             self.sleep(wait)

@@ -117,12 +117,6 @@ def step(incident_id: str, n: int, inj: str = INJECTION, **extra: Any) -> StepRe
     return record
 
 
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
 def notifier(slack: FakeSlack, store: MemoryIncidentStore) -> SlackNotifier:
     api = SlackApi(token=lambda: slack.token, api_url=slack.api_url, retries=0)
     return SlackNotifier(api=api, channel="#security-alerts", store=store)
@@ -281,3 +275,24 @@ def test_escape_never_cuts_an_entity() -> None:
         assert blocks.slack_len(cut) <= limit
         assert not re.search(r"&(?!amp;|lt;|gt;)", cut.removesuffix("…")), cut
     assert blocks.escape("😀" * 10, 7) == "😀😀😀…"  # emoji count 2 (UTF-16), never split
+
+
+@pytest.mark.parametrize(
+    "char",
+    ["\x00", "\x1b", "\r", "\x7f", "\x85", "\x9b", "\u061c", "\u200e", "\u200f", "\u2028", "\u2029"]
+    + [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)],
+    ids=repr,
+)
+def test_control_separator_and_bidi_characters_are_dropped(char: str) -> None:
+    for render in (blocks.escape, blocks.code, blocks.code_block):
+        assert char not in render(f"invoice{char}exe.pdf", 100)
+    assert blocks.escape(f"a{char}b") == "ab"
+    assert blocks.code(f"a{char}b") == "`ab`"
+
+
+@pytest.mark.parametrize("limit", range(0, 12))
+def test_every_renderer_keeps_within_its_limit_even_a_tiny_one(limit: int) -> None:
+    for render in (blocks.escape, blocks.code, blocks.code_block):
+        assert blocks.slack_len(render("abcdef&<>" * 3, limit)) <= max(limit, 1)
+    assert blocks.code("abcdef", 3) == "`…`" and blocks.code("abcdef", 2) == "…"
