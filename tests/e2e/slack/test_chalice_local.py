@@ -29,12 +29,6 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
 def stage(aws_endpoint: str, slack: FakeSlack, tmp_path: Path) -> Stage:
     import boto3
 
