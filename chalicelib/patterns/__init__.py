@@ -47,8 +47,15 @@ Semantics worth knowing:
 * Limits beyond AWS's: objects nested at most 64 deep, ``$or`` expanding to at most 1024
   alternatives; wildcard complexity is capped at 10 (AWS publishes no number; see ``text.py``).
 
-Cost: ``PatternSet.match`` does a few hash lookups per field path named by any pattern and ANDs
-bitmasks, so it grows with the number of distinct paths, not of patterns (``benchmarks/bench_patterns.py``).
+Cost: ``PatternSet.match`` collects the event's values at the paths the patterns name; per value it does
+a few hash lookups and bisections per operator kind used on that path (ranges: one bisection; prefixes
+and suffixes: one lookup per distinct length sharing the value's first or last character; wildcards: one
+scan of the value for their inner pieces, then a check of the candidates only), and ANDs bitmasks holding
+a bit per ``$or`` alternative. The lookups grow with the number of distinct paths and operators, not of
+patterns. What still grows with the patterns is small: the width of the bitmasks (a machine word per 64
+alternatives), the candidates that must be confirmed (alternatives whose fields sit in arrays of objects;
+wildcards sharing the piece a value holds), the names returned, and tests with several ``anything-but``
+clauses, which are evaluated directly (``benchmarks/bench_patterns.py``).
 """
 
 from chalicelib.patterns.compiled import CompiledPattern, compile_pattern, pattern_fields

@@ -4,8 +4,8 @@ Every alternative (``$or`` expanded) of every pattern gets a bit. Per field path
 the patterns and the event spell it; see ``fieldnames``), a ``PathIndex`` maps a leaf of the event to the
 bits of the alternatives whose test on that path accepts it; a path the event lacks keeps the alternatives
 that do not test it or accept its absence. The AND over all paths leaves the alternatives whose every
-field is satisfied: the cost is a few hash lookups per path the patterns name, whatever the number of
-patterns.
+field is satisfied: the cost is a few lookups per leaf on the paths the patterns name, not a loop over
+patterns (what still grows with them is in the package docstring).
 
 That is exact unless the event has an array of two or more elements on an alternative's paths: then
 fields must be matched in the same element (array consistency) and absence is judged per element, so

@@ -1,15 +1,14 @@
 """For one field path: which alternatives' tests accept a given leaf, as a bitmask (bit i: alternative i).
 
-Exact values, ASCII ignore-case values, prefixes and suffixes are hashed (affixes by their first/last
-character, then by length); numeric ranges are cut into elementary intervals found by bisection; a test
-with one ``anything-but`` subtracts the alternatives that exclude the value, found the same way. Only
-the remaining operators (wildcards, non-ASCII ignore-case, several anything-buts in one test) are tested
-one by one.
+Every operator is indexed, so a leaf costs a few lookups however many patterns test the path: exact
+values, ignore-case values, prefixes, suffixes and wildcards through the tables of ``string_index``;
+numeric ranges and CIDR ranges (IP addresses as integers, per IP version) through one bisection each
+(``ranges``). A test made of one ``anything-but`` (of any form) accepts every leaf except the ones its
+own tables mark as excluded. Only a test with several ``anything-but`` clauses is tested directly.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import Any
 
 from chalicelib.patterns.compiler import FieldTest
@@ -18,6 +17,8 @@ from chalicelib.patterns.matchers import (
     AnythingButIgnoreCase,
     AnythingButPrefix,
     AnythingButSuffix,
+    AnythingButWildcard,
+    Cidr,
     EqualsIgnoreCase,
     Exact,
     Exists,
@@ -27,67 +28,51 @@ from chalicelib.patterns.matchers import (
     PrefixIgnoreCase,
     Suffix,
     SuffixIgnoreCase,
+    Wildcard,
 )
+from chalicelib.patterns.ranges import RangeIndex
+from chalicelib.patterns.string_index import CaseFolds, Strings, Wildcards
+from chalicelib.patterns.text import IgnoreCase
 from chalicelib.patterns.values import OTHER, STR, Leaf
 
-_EXCLUDING = (AnythingBut, AnythingButPrefix, AnythingButSuffix, AnythingButIgnoreCase)
+_EXCLUDING = (AnythingBut, AnythingButPrefix, AnythingButSuffix, AnythingButIgnoreCase, AnythingButWildcard)
+_IGNORE_CASE = {EqualsIgnoreCase: "equals", PrefixIgnoreCase: "prefix", SuffixIgnoreCase: "suffix"}
+_FOLDED_TABLE = {"equals": "folded", "prefix": "folded_prefix", "suffix": "folded_suffix"}
 
 
-class _Strings:
-    """String tests hashed by kind: exact (case-sensitive or ASCII-lowered), prefix, suffix."""
+class _StringTests:
+    """Every string test of one role (accepting, or excluding for anything-but) on one path."""
 
-    __slots__ = ("equal", "folded", "folded_prefix", "folded_suffix", "prefix", "suffix")
+    __slots__ = ("any", "folds", "strings", "wildcards")
 
     def __init__(self) -> None:
-        self.equal: dict[str, int] = {}
-        self.folded: dict[str, int] = {}  # ASCII ignore-case, by lower-case text
-        self.prefix: Any = {}  # {length: {text: mask}}, then {edge char: ((length, {text: mask}), ...)}
-        self.suffix: Any = {}
-        self.folded_prefix: Any = {}
-        self.folded_suffix: Any = {}
+        self.strings = Strings()
+        self.wildcards = Wildcards()
+        self.folds = CaseFolds()
+        self.any = 0  # empty prefixes/suffixes and "*" accept any string (set by freeze)
 
-    def add(self, table: str, text: str, bit: int) -> None:
-        if table in ("equal", "folded"):
-            texts: dict[str, int] = getattr(self, table)
+    def add_ignore_case(self, text: IgnoreCase, how: str, bits: int) -> None:
+        if text.ascii:
+            self.strings.add(_FOLDED_TABLE[how], text.lower, bits)
         else:
-            texts = getattr(self, table).setdefault(len(text), {})
-        texts[text] = texts.get(text, 0) | bit
+            self.folds.add(text, how, bits)
 
-    def freeze(self) -> int:
-        """Regroup affixes by edge character; returns the mask of empty affixes (they accept any string)."""
-        empty = 0
-        for name, edge in (("prefix", 0), ("suffix", -1), ("folded_prefix", 0), ("folded_suffix", -1)):
-            table = getattr(self, name)
-            empty |= table.pop(0, {}).get("", 0)
-            setattr(self, name, _by_edge_char(table, edge))
-        return empty
+    def add_wildcard(self, pieces: tuple[str, ...], bits: int) -> None:
+        if len(pieces) == 1:  # no *: an exact value
+            self.strings.add("equal", pieces[0], bits)
+        else:
+            self.wildcards.add(pieces, bits)
+
+    def freeze(self) -> None:
+        self.any = self.strings.freeze()
+        self.wildcards.freeze()
 
     def mask(self, leaf: Leaf) -> int:
-        text: str = leaf.key
-        mask = self.equal.get(text, 0)
-        if self.folded:
-            lower = leaf.ascii_lower
-            if lower is not None:
-                mask |= self.folded.get(lower, 0)
-        if not text:
-            return mask
-        if self.prefix:
-            for length, table in self.prefix.get(text[0], ()):
-                mask |= table.get(text[:length], 0)
-        size = len(text)
-        if self.suffix:
-            for length, table in self.suffix.get(text[-1], ()):
-                mask |= table.get(text[size - length :], 0)
-        if self.folded_prefix:
-            for length, table in self.folded_prefix.get(text[0].lower(), ()):
-                head = text[:length]
-                if head.isascii():
-                    mask |= table.get(head.lower(), 0)
-        if self.folded_suffix:
-            for length, table in self.folded_suffix.get(text[-1].lower(), ()):
-                tail = text[size - length :]
-                if tail.isascii():
-                    mask |= table.get(tail.lower(), 0)
+        mask = self.any | self.strings.mask(leaf)
+        if self.wildcards:
+            mask |= self.wildcards.mask(leaf.key)
+        if self.folds:
+            mask |= self.folds.mask(leaf.key)
         return mask
 
 
@@ -95,7 +80,7 @@ class PathIndex:
     __slots__ = (
         "absent_ok",
         "any_leaf",
-        "any_string",
+        "cidr",
         "excluded",
         "excluded_numbers",
         "excluding",
@@ -115,13 +100,13 @@ class PathIndex:
         self.missing = 0  # alternatives still possible when the path has no leaf (set by freeze)
         self.untested = 0  # alternatives that do not test this path (set by freeze)
         self.any_leaf = 0  # {"exists": true}
-        self.any_string = 0  # empty prefix/suffix (set by freeze)
-        self.strings = _Strings()
+        self.strings = _StringTests()
         self.ip_exact: dict[Any, int] = {}
         self.other_exact: dict[Any, int] = {}  # numbers, true, false, null
-        self.numeric: Any = []  # [(Numeric, mask)], then (bounds, point masks, gap masks) or None
+        self.numeric = RangeIndex()
+        self.cidr = {4: RangeIndex(), 6: RangeIndex()}  # by IP version, over the address as an integer
         self.excluding = 0  # alternatives whose test is one anything-but: accepted unless excluded
-        self.excluded = _Strings()
+        self.excluded = _StringTests()
         self.excluded_numbers: dict[float, int] = {}
         self.generic: list[tuple[Matcher, int]] = []
 
@@ -139,7 +124,7 @@ class PathIndex:
     def _add(self, matcher: Matcher, bit: int) -> None:
         if isinstance(matcher, Exact):
             if isinstance(matcher.value, str):
-                self.strings.add("equal", matcher.value, bit)
+                self.strings.strings.add("equal", matcher.value, bit)
             else:
                 self.other_exact[matcher.value] = self.other_exact.get(matcher.value, 0) | bit
             if matcher.ip is not None:
@@ -147,50 +132,61 @@ class PathIndex:
         elif isinstance(matcher, Exists):
             self.any_leaf |= bit
         elif isinstance(matcher, Prefix | Suffix):
-            self.strings.add("prefix" if isinstance(matcher, Prefix) else "suffix", matcher.text, bit)
-        elif isinstance(matcher, EqualsIgnoreCase | PrefixIgnoreCase | SuffixIgnoreCase) and matcher.text.ascii:
-            table = {EqualsIgnoreCase: "folded", PrefixIgnoreCase: "folded_prefix"}.get(type(matcher), "folded_suffix")
-            self.strings.add(table, matcher.text.lower, bit)
+            self.strings.strings.add("prefix" if isinstance(matcher, Prefix) else "suffix", matcher.text, bit)
+        elif isinstance(matcher, EqualsIgnoreCase | PrefixIgnoreCase | SuffixIgnoreCase):
+            self.strings.add_ignore_case(matcher.text, _IGNORE_CASE[type(matcher)], bit)
+        elif isinstance(matcher, Wildcard):
+            self.strings.add_wildcard(matcher.pieces, bit)
         elif isinstance(matcher, Numeric):
-            self.numeric.append((matcher, bit))
+            self.numeric.add(matcher.low, matcher.low_open, matcher.high, matcher.high_open, bit)
+        elif isinstance(matcher, Cidr):
+            network = matcher.network
+            first, last = int(network.network_address), int(network.broadcast_address)
+            self.cidr[network.version].add(first, False, last, False, bit)
         else:
             self.generic.append((matcher, bit))
 
     def _add_exclusion(self, matcher: Matcher, bit: int) -> None:
         """A test made of one anything-but: any leaf is accepted unless this matcher excludes it."""
-        if isinstance(matcher, AnythingButIgnoreCase) and not all(t.ascii for t in matcher.texts):
-            self.generic.append((matcher, bit))
-            return
         self.excluding |= bit
+        excluded = self.excluded
         if isinstance(matcher, AnythingBut):
             for text in matcher.strings:
-                self.excluded.add("equal", text, bit)
+                excluded.strings.add("equal", text, bit)
             for number in matcher.numbers:
                 self.excluded_numbers[number] = self.excluded_numbers.get(number, 0) | bit
         elif isinstance(matcher, AnythingButIgnoreCase):
             for folded in matcher.texts:
-                self.excluded.add("folded", folded.lower, bit)
+                excluded.add_ignore_case(folded, "equals", bit)
+        elif isinstance(matcher, AnythingButWildcard):
+            for pieces in matcher.wildcards:
+                excluded.add_wildcard(pieces, bit)
         else:
             assert isinstance(matcher, AnythingButPrefix | AnythingButSuffix)
             table = "prefix" if isinstance(matcher, AnythingButPrefix) else "suffix"
             for text in matcher.texts:
-                self.excluded.add(table, text, bit)
+                excluded.strings.add(table, text, bit)
 
     def freeze(self, everyone: int) -> None:
         self.untested = everyone & ~self.tested
         self.missing = self.untested | self.absent_ok
-        self.any_string = self.strings.freeze()
-        self.excluded.freeze()  # anything-but prefixes and suffixes are never empty
-        self.numeric = _intervals(self.numeric) if self.numeric else None
+        self.strings.freeze()
+        self.excluded.freeze()
+        for ranges in (self.numeric, *self.cidr.values()):
+            ranges.freeze()
 
     def accepting(self, leaf: Leaf) -> int:
         """The alternatives whose test on this path accepts ``leaf``."""
         kind = leaf.kind
         mask = self.any_leaf
         if kind == STR:
-            mask |= self.any_string | self.strings.mask(leaf)
-            if self.ip_exact and leaf.ip is not None:
-                mask |= self.ip_exact.get(leaf.ip, 0)
+            mask |= self.strings.mask(leaf)
+            if (self.ip_exact or self.cidr[4] or self.cidr[6]) and leaf.ip is not None:
+                ip = leaf.ip
+                mask |= self.ip_exact.get(ip, 0)
+                ranges = self.cidr[ip.version]
+                if ranges:
+                    mask |= ranges.mask(int(ip))
             if self.excluding:
                 mask |= self.excluding & ~self.excluded.mask(leaf)
         elif kind == OTHER:
@@ -201,44 +197,11 @@ class PathIndex:
             if number is None:
                 mask |= self.excluding
             else:
-                if self.numeric is not None:
-                    bounds, points, gaps = self.numeric
-                    at = bisect_left(bounds, number)
-                    mask |= points[at] if at < len(bounds) and bounds[at] == number else gaps[at]
+                if self.numeric:
+                    mask |= self.numeric.mask(number)
                 if self.excluding:
                     mask |= self.excluding & ~self.excluded_numbers.get(number, 0)
         for matcher, bits in self.generic:
             if matcher.test(leaf):
                 mask |= bits
         return mask
-
-
-def _by_edge_char(table: dict[int, dict[str, int]], edge: int) -> dict[str, tuple[tuple[int, dict[str, int]], ...]]:
-    """``{length: {text: mask}}`` regrouped as ``{first or last char: ((length, {text: mask}), ...)}``."""
-    grouped: dict[str, dict[int, dict[str, int]]] = {}
-    for length, texts in table.items():
-        for text, mask in texts.items():
-            grouped.setdefault(text[edge], {}).setdefault(length, {})[text] = mask
-    return {char: tuple(sorted(by_length.items())) for char, by_length in grouped.items()}
-
-
-def _intervals(ranges: list[tuple[Numeric, int]]) -> tuple[list[float], list[int], list[int]]:
-    """Elementary intervals of the ranges' bounds: ``points[i]`` holds for ``bounds[i]`` itself,
-    ``gaps[i]`` for the open interval just below ``bounds[i]`` (``gaps[-1]``: above the last bound)."""
-    bounds = sorted({b for matcher, _ in ranges for b in (matcher.low, matcher.high) if b is not None})
-    points = [0] * len(bounds)
-    gaps = [0] * (len(bounds) + 1)
-    for matcher, bit in ranges:
-        for i, bound in enumerate(bounds):
-            if matcher.contains(bound):
-                points[i] |= bit
-        for i in range(len(gaps)):
-            if i == 0:
-                inside = matcher.low is None  # below every bound
-            elif i == len(bounds):
-                inside = matcher.high is None  # above every bound
-            else:
-                inside = matcher.contains(bounds[i - 1] / 2 + bounds[i] / 2)
-            if inside:
-                gaps[i] |= bit
-    return bounds, points, gaps
