@@ -356,5 +356,7 @@ def test_the_member_role_trusts_only_the_responder_with_the_external_id(packaged
     assert role["RoleName"] == "ClampdownMemberResponder"
     [policy] = role["Policies"]
     sids = {s["Sid"] for s in policy["PolicyDocument"]["Statement"]}
-    assert sids == {"Containment", "NeverContainClampdown"}
+    sids_needed = {"Containment", "NeverContainClampdown"}
+    # Containment (and PassRole to EC2 when a shipped action needs it) and the deny on Clampdown itself.
+    assert sids_needed <= sids <= {*sids_needed, "PassRoleToEc2ForRollback"}
     assert packaged.template["Outputs"]["ResponderRoleArn"]["Value"] == {"Fn::GetAtt": ["RespondRole", "Arn"]}
