@@ -110,6 +110,9 @@ def slack_environ(slack: Any) -> dict[str, str]:
         "CLAMPDOWN_SLACK_APPROVERS": ON_CALL,
         "CLAMPDOWN_SLACK_API_URL": slack.api_url,
         "CLAMPDOWN_SLACK_RESPONSE_URL_PREFIX": f"{slack.url}/",
+        # The stand-in answers at once; only a machine starved of CPU makes it slow, and a rehearsal
+        # should then wait rather than lose its messages.
+        "CLAMPDOWN_NOTIFY_TIMEOUT_S": "15",
     }
 
 

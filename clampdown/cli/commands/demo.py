@@ -129,6 +129,8 @@ def command(playbooks_dir: Path | None, report_dir: Path | None, report_format: 
                 )
             click.echo(line)
             click.echo(f"   incident status: {click.style(incident.status, bold=True)}")
+            for note in incident.notes:
+                click.secho(f"   note: {note}", fg="yellow")
     click.secho("\nThe account before → after", bold=True)
     before, after = result.observed["before"], result.observed["after"]
     for key in before:

@@ -129,6 +129,9 @@ def command(
             else:
                 why = f": {score.problem}" if score.problem else ""
                 click.echo(f"  {click.style('✘', fg='red')} {score.what}  MISSED (expected from {score.action}){why}")
+        for incident in result.exercise.incidents:
+            for note in incident.notes:
+                click.secho(f"  note on {incident.id}: {note}", fg="yellow")
         if written:
             click.secho(f"\nPost-incident reports ({len(written)}) in {report_dir}", bold=True)
             for path in written:
