@@ -71,14 +71,18 @@ _ABSENT = object()  # what {"exists": false} compiles to: not a value test
 class FieldTest:
     """The clause on one field: its value matchers, and whether absence satisfies it.
 
-    ``path`` is the field's dotted name split at dots; ``field`` is how the event walk finds it (set once
-    the whole pattern is known, since whether an empty event key is followed depends on all its fields).
+    ``path`` is the field's dotted name split at dots; ``where`` is where the clause is written in the
+    pattern (``("detail.type",)``, ``("$or", 1, "detail", "type")``); ``field`` is how the event walk finds it
+    (set once the whole pattern is known, since whether an empty event key is followed depends on all its fields).
     """
 
-    __slots__ = ("absent_ok", "clause", "field", "key", "matchers", "path", "ruler_key")
+    __slots__ = ("absent_ok", "clause", "field", "key", "matchers", "path", "ruler_key", "where")
 
-    def __init__(self, path: Path, clause: list[Any], matchers: tuple[Matcher, ...], absent_ok: bool) -> None:
+    def __init__(
+        self, path: Path, clause: list[Any], matchers: tuple[Matcher, ...], absent_ok: bool, where: Location = ()
+    ) -> None:
         self.path = path
+        self.where = where
         self.clause = clause
         self.matchers = matchers
         self.absent_ok = absent_ok
@@ -201,7 +205,7 @@ def _field(values: list[Any] | tuple[Any, ...], path: Location) -> FieldTest:
     if not clause:
         raise InvalidPattern(path, "Empty arrays are not allowed")
     unique = tuple({m.key: m for m in matchers}.values())
-    return FieldTest(pattern_field_path(_field_keys(path)), clause, unique, absent_ok)
+    return FieldTest(pattern_field_path(_field_keys(path)), clause, unique, absent_ok, path)
 
 
 def _exact(value: Any, path: Location) -> Matcher:
