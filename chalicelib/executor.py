@@ -9,8 +9,6 @@ the change but before the record finds the stored result on its next delivery.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +18,7 @@ from typing import Any
 
 from chalicelib.actions import REGISTRY, Action, ActionContext, Status
 from chalicelib.actions.base import INLINE_STATE_LIMIT, TRANSIENT_ERROR_CODES, AwsProvider, EvidenceStore
+from chalicelib.evidence import evidence_key, json_body, offload
 from chalicelib.findings.model import Finding, Resource
 from chalicelib.guardrails import Guardrails
 from chalicelib.incidents import Approval, Incident, IncidentStore, LogEntry, StepRecord
@@ -300,14 +299,11 @@ class StepRunner:
 
     def _durable(self, record: StepRecord, before: Mapping[str, Any]) -> dict[str, Any]:
         """The before-state as the step record can hold it (a large one goes to the evidence bucket)."""
-        body = json.dumps(before, default=str, sort_keys=True).encode()
-        if self.evidence is None or len(body) <= INLINE_STATE_LIMIT:
+        if self.evidence is None or len(json_body(before)) <= INLINE_STATE_LIMIT:
             return dict(before)
-        digest = hashlib.sha256(record.key.encode()).hexdigest()[:16]
-        ref = self.evidence.put(
-            f"incidents/{record.incident_id}/{record.action}/{digest}/before-first-attempt.json", body
-        )
-        return {"evidence_key": ref, "bytes": len(body)}
+        subject = Resource.from_dict(record.target).key if record.target else "finding"
+        stem = evidence_key(record.incident_id, record.action, subject, "first-attempt-before")
+        return offload(self.evidence, stem, before)  # the same key scheme and reference as the actions'
 
     # -- rollback ---------------------------------------------------------------------------
     def rollback_step(self, incident: Incident, record: StepRecord, *, dry_run: bool = False) -> dict[str, Any]:

@@ -80,14 +80,16 @@ def rollback_incident(
     report = RollbackReport(incident_id, dry_run)
     report.skipped = [_not_undone(s) for s in irreversible]
     for step in todo:
+        failed_part_way = step.status == "failed"  # rollback_step updates the record's status
+        recorded_undo = list((step.result or {}).get("undo") or [])
         result = runner.rollback_step(incident, step, dry_run=dry_run)
         if result.get("refused") and not result.get("reason"):
             result["reason"] = result["refused"]  # a planned rollback that would leave the resource as it is
         entry: dict[str, Any] = {"key": step.key, "action": step.action, "target": step.target, "result": result}
-        if step.status == "failed":
+        if failed_part_way:
             entry["was"] = "failed part-way"
             if result.get("status") == "failed":
-                entry["undo"] = list((step.result or {}).get("undo") or [])  # what remains to do by hand
+                entry["undo"] = recorded_undo  # what remains to do by hand
         report.steps.append(entry)
     if not dry_run and todo:
         done = [s["action"] for s in report.steps if s["result"].get("status") in UNDONE]

@@ -82,6 +82,7 @@ NEEDS: dict[tuple[str, str], tuple[str, ...]] = {
 
 def needed(calls: Iterable[tuple[str, str]]) -> set[str]:
     """Every IAM action these (service, operation) calls need; an operation not in the table fails."""
+    calls = list(calls)
     missing = sorted({f"{s}:{o}" for s, o in calls if (s, o) not in NEEDS})
     assert not missing, f"add these operations to the permission table (Service Authorization Reference): {missing}"
     return {p for call in calls for p in NEEDS[call]}

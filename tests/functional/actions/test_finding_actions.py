@@ -22,6 +22,7 @@ from chalicelib.actions.base import iam_action
 from chalicelib.aws import AwsClients
 from chalicelib.findings import normalize
 from tests.conftest import corpus_event
+from tests.functional.actions.permission_table import needed
 
 RAW_API_GD = "guardduty/gd_awscli_RAW-API-PascalCase_Recon-IAMUser-UserPermissions.json"
 ASFF_GD = "securityhub/sh_c7n-placebo_guardduty_Recon-IAMUser-UserPermissions_2.json"
@@ -86,17 +87,25 @@ def test_archive_guardduty_finding(event: str, detector: str, finding_id: str, b
         result = action.apply(ctx, None)
         read(True)  # apply again
         again = action.apply(ctx, None)
+        read(True)  # rollback plan: read only
+        rollback_plan = action.plan_rollback(ctx, None, result.before or {}, wrote=result.after)
         read(True)  # rollback: read, unarchive, read back
         stub.add_response("unarchive_findings", {}, key)
         read(False)
-        rolled = action.rollback(ctx, None, result.before or {})
+        rolled = action.rollback(ctx, None, result.before or {}, wrote=result.after)
 
     assert [c.operation for c in plan.calls] == ["ArchiveFindings"]
     assert plan.before == {"detector_id": detector, "finding_id": finding_id, "archived": False}
     assert result.status == Status.CONTAINED and [str(c) for c in result.calls_made] == [str(c) for c in plan.calls]
     assert again.status == Status.ALREADY_CONTAINED and again.calls_made == []
-    assert rolled.status == Status.ROLLED_BACK and [c.operation for c in rolled.calls_made] == ["UnarchiveFindings"]
-    assert {iam_action("guardduty", op) for op in operations} <= set(action.permissions)
+    assert [str(c) for c in rollback_plan.calls] == [
+        f'guardduty:UnarchiveFindings(DetectorId={detector}, FindingIds=["{finding_id}"])'
+    ]
+    assert rollback_plan.before == {"detector_id": detector, "finding_id": finding_id, "archived": True}
+    assert rolled.status == Status.ROLLED_BACK and [str(c) for c in rolled.calls_made] == [
+        str(c) for c in rollback_plan.calls
+    ]
+    assert needed(("guardduty", op) for op in operations) <= set(action.permissions)
 
 
 def test_archive_skips_findings_that_are_not_guardduty(boto_session: Any) -> None:
@@ -165,6 +174,8 @@ def test_update_asff_finding(boto_session: Any) -> None:
     processed = {"ProcessedFindings": [ident], "UnprocessedFindings": []}
     with stubbed(boto_session, finding, "securityhub") as (ctx, stub, operations):
         stub.add_response("get_findings", {"Findings": [raw]}, get_key)
+        plan = action.plan(ctx, None)
+        stub.add_response("get_findings", {"Findings": [raw]}, get_key)
         stub.add_response(
             "batch_update_findings",
             processed,
@@ -182,6 +193,8 @@ def test_update_asff_finding(boto_session: Any) -> None:
         stub.add_response("get_findings", {"Findings": [updated]}, get_key)
         again = action.apply(ctx, None)
         stub.add_response("get_findings", {"Findings": [updated]}, get_key)
+        rollback_plan = action.plan_rollback(ctx, None, result.before or {}, wrote=result.after)
+        stub.add_response("get_findings", {"Findings": [updated]}, get_key)
         stub.add_response(
             "batch_update_findings",
             processed,
@@ -194,17 +207,37 @@ def test_update_asff_finding(boto_session: Any) -> None:
             },
         )
         stub.add_response("get_findings", {"Findings": [asff_update(updated, Workflow={"Status": "NEW"})]}, get_key)
-        rolled = action.rollback(ctx, None, result.before or {})
+        rolled = action.rollback(ctx, None, result.before or {}, wrote=result.after)
 
+    assert [c.operation for c in plan.calls] == ["BatchUpdateFindings"]
+    assert plan.before == {
+        "Workflow": "NEW",
+        "Note": raw["Note"]["Text"],
+        "NoteUpdatedBy": "update_text",
+        "Severity": "MEDIUM",
+        "UserDefinedFields": {"clampdown:incident": None},
+        "OtherUserDefinedFields": {"ticket": "T-1"},
+    }
+    assert plan.after == {
+        **plan.before,
+        "Workflow": "NOTIFIED",
+        "Note": note,
+        "Severity": "HIGH",
+        "UserDefinedFields": {"clampdown:incident": "inc-3"},
+    }
     assert result.status == Status.CONTAINED, result.to_dict()
+    assert [str(c) for c in result.calls_made] == [str(c) for c in plan.calls]
     assert len(note) == 512 and "\x07" not in note
-    assert again.status == Status.ALREADY_CONTAINED
+    assert again.status == Status.ALREADY_CONTAINED and again.calls_made == []
+    assert [c.params.get("Workflow") for c in rollback_plan.calls] == [{"Status": "NEW"}]
+    assert any("user-defined fields" in n for n in rollback_plan.notes), rollback_plan.notes
     assert rolled.status == Status.ROLLED_BACK
+    assert [str(c) for c in rolled.calls_made] == [str(c) for c in rollback_plan.calls]
     # A user-defined field Clampdown added may survive (the API cannot delete one): it is named.
     assert rolled.undo == [
         "user-defined fields ['clampdown:incident'] were added and may remain (the API cannot delete them): review"
     ]
-    assert {iam_action("securityhub", op) for op in operations} <= set(action.permissions)
+    assert needed(("securityhub", op) for op in operations) <= set(action.permissions)
 
 
 def ocsf_ident(finding: Any) -> dict[str, str]:
@@ -253,20 +286,28 @@ def test_update_ocsf_finding(boto_session: Any) -> None:
         stub.add_response("get_findings_v2", {"Findings": [resolved]}, get_key)
         result = action.apply(ctx, None)
         stub.add_response("get_findings_v2", {"Findings": [resolved]}, get_key)
+        again = action.apply(ctx, None)
+        stub.add_response("get_findings_v2", {"Findings": [resolved]}, get_key)
+        rollback_plan = action.plan_rollback(ctx, None, result.before or {}, wrote=result.after)
+        stub.add_response("get_findings_v2", {"Findings": [resolved]}, get_key)
         stub.add_response("batch_update_findings_v2", processed, {"FindingIdentifiers": [ident], "StatusId": 1})
         stub.add_response("get_findings_v2", {"Findings": [{**resolved, "status_id": 1}]}, get_key)
-        rolled = action.rollback(ctx, None, result.before or {})
+        rolled = action.rollback(ctx, None, result.before or {}, wrote=result.after)
 
     assert plan.before == {"StatusId": 1, "Comment": None}
     assert plan.after == {"StatusId": 4, "Comment": "False positive: drill"}
     assert result.status == Status.CONTAINED, result.to_dict()
+    assert again.status == Status.ALREADY_CONTAINED and again.calls_made == [], again.to_dict()
+    assert [dict(c.params) for c in rollback_plan.calls] == [{"FindingIdentifiers": [ident], "StatusId": 1}]
+    assert rollback_plan.notes == ["Comment was not set before and cannot be removed through the API: review it"]
     assert rolled.status == Status.ROLLED_BACK
     assert rolled.undo == ["Comment was not set before and cannot be removed through the API: review it"]
     assert operations.count("BatchUpdateFindingsV2") == 2
-    assert {iam_action("securityhub", op) for op in operations} == {
+    assert needed(("securityhub", op) for op in operations) == {
         "securityhub:GetFindings",
         "securityhub:BatchUpdateFindings",
     }
+    assert {iam_action("securityhub", op) for op in operations} == needed(("securityhub", op) for op in operations)
 
 
 def test_update_unprocessed_finding_fails_with_its_error(boto_session: Any) -> None:
@@ -299,6 +340,7 @@ def test_update_accepted_but_not_yet_visible_counts_as_done(boto_session: Any) -
         stub.add_response("get_findings", {"Findings": [raw]})  # not updated yet
         result = REGISTRY["securityhub.update-finding"]({"workflow_status": "NOTIFIED"}).apply(ctx, None)
     assert result.status == Status.CONTAINED and "can take minutes" in (result.reason or "")
+    assert result.after == {"Workflow": "NOTIFIED"}, "what the step wrote, for a later rollback to compare"
 
 
 @pytest.mark.parametrize(

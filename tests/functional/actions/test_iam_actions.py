@@ -438,3 +438,22 @@ def test_console_login_rollback_requires_a_password_reset(
     assert iam.get_login_profile(UserName="frank")["LoginProfile"]["UserName"] == "frank"
     (call,) = rolled.to_dict()["calls_made"]
     assert call["params"]["Password"] == "***" and "password reset required" in call["purpose"]
+
+
+def test_simulate_plans_the_callers_role(tmp_path: Any) -> None:
+    """The offline path (``clampdown simulate``) asks the action for its targets: the CloudTrail caller's role."""
+    from chalicelib.planner import evaluate
+    from tests.functional import responder_env as env
+
+    playbook = """\
+name: ct-revoke
+description: Revoke the sessions of the caller of CreateBucket.
+match:
+  source: [aws.s3]
+steps:
+  - action: iam.revoke-role-sessions
+"""
+    evaluation = evaluate(corpus_event(CT_ASSUMED_ROLE), env.library(tmp_path, playbook))
+    (step,) = [s for plan in evaluation.plans for s in plan.steps]
+    assert step.skipped is None and step.target is not None and step.target.name == "Sandbox_Dev"
+    assert step.plan is not None and [c.operation for c in step.plan.calls] == ["PutRolePolicy"]

@@ -17,6 +17,7 @@ from chalicelib.evidence import MemoryEvidenceStore
 from chalicelib.findings import Resource, normalize
 from tests.conftest import ACCOUNT, REGION, corpus_event
 from tests.functional.actions.lifecycle import assert_lifecycle
+from tests.functional.actions.permission_table import needed
 
 SECRET = "s3cr3t-do-not-store"
 TRUST = json.dumps(
@@ -203,8 +204,10 @@ def test_access_denied_part_way_lists_undo_steps(boto_session: Any, lam: Any, aw
     result = REGISTRY["lambda.remove-public-access"]({}).apply(context(finding, aws_clients), target)
     assert result.status == Status.FAILED and result.error_code == "AccessDeniedException"
     assert [c.operation for c in result.calls_made] == ["RemovePermission", "RemovePermission"]
-    assert any("lambda:AddPermission" in step and 'StatementId="anyone"' in step for step in result.undo), result.undo
     assert public_state(lam)[1] is not None, "the URL is still there"
+    # Exactly what the two calls removed is put back; the URL that was never deleted is not recreated.
+    assert [step.split("(")[0] for step in result.undo] == ["lambda:AddPermission", "lambda:AddPermission"]
+    assert 'StatementId="anyone"' in result.undo[0] and 'StatementId="url"' in result.undo[1], result.undo
 
 
 @pytest.mark.parametrize("action_name", ["lambda.zero-concurrency", "lambda.remove-public-access"])
@@ -268,6 +271,9 @@ def test_snapshot_code_copies_the_package(
     """moto answers GetFunction with a presigned URL it does not serve; a hook points it at a
     local server with the same package (as AWS's URL would be)."""
     target = function(boto_session)
+    boto_session.client("lambda").tag_resource(
+        Resource=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments", Tags={"team": "payments"}
+    )
 
     def served_location(parsed: Any, **_: Any) -> None:
         parsed["Code"]["Location"] = package_server
@@ -280,7 +286,9 @@ def test_snapshot_code_copies_the_package(
 
     assert result.status == Status.DONE, result.to_dict()
     assert recorder.operations == ["lambda:GetFunction"]
-    assert recorder.permissions() <= set(action.permissions)
+    assert needed([("lambda", "GetFunction")]) <= set(action.permissions)
+    # GetFunction returns the function's tags only to a caller that may also lambda:ListTags.
+    assert "lambda:ListTags" in action.permissions and result.output["snapshot"]["tags"] == {"team": "payments"}
     snapshot = result.output["snapshot"]
     assert snapshot["environment_variable_names"] == ["DB_PASSWORD", "STAGE"]
     assert snapshot["code_copy"] == "verified"
