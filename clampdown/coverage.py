@@ -7,9 +7,12 @@ hand. ``docs/playbooks.md`` is :func:`render_markdown` of the shipped library (r
 
 How a GuardDuty type is found covered: for every type, probe events are built with the type, each
 ``resourceType`` GuardDuty documents for the type's page (``Instance`` for EC2 findings, ``EKSCluster``
-for EKS Protection...) and each ``resourceRole`` (ACTOR, TARGET). Each pattern alternative is cut down
-to the fields a probe has (source, detail-type, type, resource type, resource role); the fields left out
-(severity, request parameters...) and the playbook's conditions become the coverage's qualifiers.
+for EKS Protection...), each ``resourceRole`` (ACTOR, TARGET) and both ends of each severity band
+(LOW 1-3.9, MEDIUM 4-6.9, HIGH 7-8.9, CRITICAL 9-10). Each pattern alternative is cut down to the
+fields a probe has (source, detail-type, type, resource type, resource role, severity) and the
+playbook's severity conditions are applied, so a response is credited only for the roles and the
+severity bands it really covers ("announced at HIGH+ only"); the other fields (request parameters...)
+and conditions become the coverage's qualifiers.
 
 A playbook *contains* when one of its steps changes AWS reversibly and is not bookkeeping (tags,
 finding workflow updates): evidence capture (snapshots) and notifications are not containment.
@@ -73,8 +76,14 @@ PROBE_PATHS = frozenset(
         ("detail", "type"),
         ("detail", "resource", "resourceType"),
         ("detail", "service", "resourceRole"),
+        ("detail", "severity"),
     }
 )
+#: GuardDuty's severity bands (name, lowest, highest value), low to high.
+BANDS: tuple[tuple[str, float, float], ...] = (
+    ("LOW", 1.0, 3.9), ("MEDIUM", 4.0, 6.9), ("HIGH", 7.0, 8.9), ("CRITICAL", 9.0, 10.0),
+)  # fmt: skip
+BAND_NAMES = tuple(name for name, _, _ in BANDS)
 #: Response levels, best first.
 LEVELS = ("auto", "approval", "dry-run", "notify", "none")
 LEVEL_WORDS = {
@@ -82,6 +91,14 @@ LEVEL_WORDS = {
     "approval": "contained after approval",
     "dry-run": "containment planned in dry-run only",
     "notify": "announced only",
+    "none": "no response",
+}
+#: The same, for a response that holds only at some severities ("announced at HIGH+ only").
+LEVEL_SHORT = {
+    "auto": "contained automatically",
+    "approval": "contained after approval",
+    "dry-run": "containment planned in dry-run",
+    "notify": "announced",
     "none": "no response",
 }
 FIELD_ORDER = [("detail", "type"), ("detail", "resource", "resourceType"), ("detail", "service", "resourceRole")]
@@ -121,15 +138,25 @@ def _value_words(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def clause_words(path: Sequence[str], clause: Sequence[Any]) -> str:
+def _path_words(path: Sequence[str]) -> str:
+    return FIELD_WORDS.get(tuple(path), ".".join(path[1:] if path and path[0] == "detail" else path))
+
+
+def _alternatives_words(values: Sequence[str], grouped: bool) -> str:
+    """``a or b``; in parentheses when ``grouped`` (the clause sits among others joined by "and")."""
+    text = " or ".join(values)
+    return f"({text})" if grouped and len(values) > 1 else text
+
+
+def clause_words(path: Sequence[str], clause: Sequence[Any], grouped: bool = False) -> str:
     """``severity ≥ 7``, ``type Backdoor:EC2/* or Trojan:EC2/*``, ``error code absent``."""
-    name = FIELD_WORDS.get(tuple(path), ".".join(path[1:] if path and path[0] == "detail" else path))
+    name = _path_words(path)
     values = [_value_words(v) for v in clause]
     if len(values) == 1 and values[0].startswith(("≥", "≤", ">", "<", "=")):
         return f"{name} {values[0]}"
     if values == ["absent"] or values == ["present"]:
         return f"{name} {values[0]}"
-    return f"{name} {' or '.join(values)}"
+    return f"{name} {_alternatives_words(values, grouped)}"
 
 
 def condition_words(playbook: Playbook) -> list[str]:
@@ -230,28 +257,6 @@ def _envelope_values(playbook: Playbook, key: str) -> list[str]:
     return values
 
 
-def _fields_words(playbook: Playbook) -> list[str]:
-    """Each tested field (envelope and CloudTrail API names aside) with the union of its clauses."""
-    by_path: dict[tuple[str, ...], list[str]] = {}
-    for alternative in compile_pattern(playbook.match).alternatives:
-        for test in alternative:
-            if test.path in (("source",), ("detail-type",), ("detail", "eventSource"), ("detail", "eventName")):
-                continue
-            words = clause_words(test.path, test.clause)
-            bucket = by_path.setdefault(test.path, [])
-            if words not in bucket:
-                bucket.append(words)
-    out = []
-    ordered = sorted(by_path.items(), key=lambda item: FIELD_ORDER.index(item[0]) if item[0] in FIELD_ORDER else 99)
-    for path, variants in ordered:
-        if len(variants) == 1:
-            out.append(variants[0])
-        else:
-            name = FIELD_WORDS.get(path, ".".join(path[1:] if path[0] == "detail" else path))
-            out.append(f"{name} ({len(variants)} variants)")
-    return out
-
-
 def api_calls(playbook: Playbook) -> list[str]:
     """``cloudtrail:StopLogging``, ``lambda:AddPermission*``: the CloudTrail API calls a pattern takes."""
     calls: list[str] = []
@@ -271,20 +276,110 @@ def api_calls(playbook: Playbook) -> list[str]:
     return calls
 
 
-def _match_words(playbook: Playbook, kind: str) -> str:
+# -- a pattern in words: AND as "; " (top level) or " and " (inside a branch), $or as "(A) or (B)" ----
+ENVELOPE_KEYS = ("source", "detail-type")
+CALL_KEYS = ("eventSource", "eventName")
+
+
+def _numeric_bound(value: Any) -> tuple[str, Any] | None:
+    """``[{"numeric": ["<=", 22]}]`` → ("<=", 22)."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping) and list(value[0]) == ["numeric"]:
+        arg = value[0]["numeric"]
+        if isinstance(arg, list) and len(arg) == 2 and arg[0] in ("<=", ">="):
+            return arg[0], arg[1]
+    return None
+
+
+def _range_branch(branch: Any) -> tuple[str, str, Any] | None:
+    """``{fromPort: [≤ N], toPort: [≥ N]}`` → ("fromPort", "toPort", N): a range that includes N."""
+    if not isinstance(branch, Mapping) or len(branch) != 2:
+        return None
+    bounds = {}
+    for key, value in branch.items():
+        bound = _numeric_bound(value)
+        if bound is None:
+            return None
+        bounds[bound[0]] = (key, bound[1])
+    if set(bounds) != {"<=", ">="} or bounds["<="][1] != bounds[">="][1]:
+        return None
+    return bounds["<="][0], bounds[">="][0], bounds["<="][1]
+
+
+def _call_words(sources: Any, names: Any, grouped: bool) -> str:
+    services = [str(src).split(".", 1)[0] for src in sources if isinstance(src, str)]
+    if names is None:
+        return "any API call to " + ", ".join(services)
+    rendered = [_value_words(n) for n in names]
+    return "API call " + _alternatives_words([f"{svc}:{name}" for svc in services for name in rendered], grouped)
+
+
+def _branch_words(node: Mapping[str, Any], path: tuple[str, ...], sources: Any, grouped: bool) -> list[str]:
+    """The AND-ed parts of one pattern object; ``sources`` is the eventSource clause above it, and
+    ``grouped`` puts a clause's alternatives in parentheses (the parts will be joined by "and")."""
     parts: list[str] = []
+    if path == ("detail",):
+        sources = node.get("eventSource", sources)
+        branches: list[Any] = node["$or"] if isinstance(node.get("$or"), list) else []
+        named_below = any(isinstance(b, Mapping) and "eventName" in b for b in branches)
+        if "eventName" in node or ("eventSource" in node and not named_below):
+            parts.append(_call_words(sources or [], node.get("eventName"), grouped))
+    for key, value in node.items():
+        if (not path and key in ENVELOPE_KEYS) or (path == ("detail",) and key in CALL_KEYS):
+            continue
+        if key == "$or" and isinstance(value, list):
+            parts.append(_or_words(value, path, sources, grouped))
+        elif isinstance(value, Mapping):
+            parts.extend(_branch_words(value, (*path, key), sources, grouped))
+        else:
+            parts.append(clause_words((*path, key), value, grouped))
+    return parts
+
+
+def _or_words(branches: list[Any], path: tuple[str, ...], sources: Any, grouped: bool) -> str:
+    """``$or`` as alternatives, each in parentheses (and all of them too when ``grouped``); branches that
+    each say ``from ≤ N and to ≥ N`` are folded into ``from..to includes N1, N2`` (a range with any of N)."""
+    rendered: list[str | tuple[str, str]] = []
+    ranges: dict[tuple[str, str], list[str]] = {}
+    for branch in branches:
+        found = _range_branch(branch)
+        if found is not None:
+            low, high, number = found
+            if (low, high) not in ranges:
+                rendered.append((low, high))  # where the folded ranges go, in order
+            ranges.setdefault((low, high), []).append(_value_words(number))
+            continue
+        parts = _branch_words(branch, path, sources, grouped=True) if isinstance(branch, Mapping) else []
+        rendered.append(" and ".join(parts) or "anything")
+    out = [
+        item
+        if isinstance(item, str)
+        else f"{_path_words((*path, item[0]))}..{item[1]} includes {', '.join(ranges[item])}"
+        for item in rendered
+    ]
+    if len(out) == 1:
+        return out[0]
+    text = " or ".join(f"({item})" for item in out)
+    return f"[{text}]" if grouped else text
+
+
+def pattern_words(match: Mapping[str, Any]) -> list[str]:
+    """What a pattern tests besides its envelope, each top-level part a string (the parts are AND-ed)."""
+    return _branch_words(match, (), None, grouped=False)
+
+
+def _match_words(playbook: Playbook, kind: str) -> str:
     if kind == "guardduty":
-        parts.append("GuardDuty findings")
+        head = "GuardDuty findings"
     elif kind == "cloudtrail":
-        parts.append("CloudTrail API calls " + ", ".join(api_calls(playbook)))
+        head = "CloudTrail"
     else:
         detail_types = _envelope_values(playbook, "detail-type")
         sources = _envelope_values(playbook, "source")
-        parts.append(" / ".join(detail_types or sources or ["any event"]))
-    words = _fields_words(playbook) + condition_words(playbook)
+        head = " / ".join(detail_types or sources or ["any event"])
+    words = pattern_words(playbook.match) + condition_words(playbook)
     if kind == "cloudtrail":
         words = ["successful calls only" if w == "error code absent" else w for w in words]
-    return parts[0] + (": " + "; ".join(words) if words else "")
+    return head + (": " + "; ".join(words) if words else "")
 
 
 def summarize(playbook: Playbook) -> PlaybookSummary:
@@ -319,9 +414,39 @@ class Cover:
     playbook: str
     level: str  # auto | approval | dry-run | notify
     when: list[str]
+    #: The (resource role, severity band) pairs it responds to.
+    applies: frozenset[tuple[str, str]] = frozenset()
 
     def words(self) -> str:
         return self.playbook + (f" ({'; '.join(self.when)})" if self.when else "")
+
+
+def _band_runs(levels: Sequence[str]) -> list[tuple[str, int, int]]:
+    """(level, first band index, last band index) of each run of equal levels."""
+    runs: list[tuple[str, int, int]] = []
+    for index, level in enumerate(levels):
+        if runs and runs[-1][0] == level:
+            runs[-1] = (level, runs[-1][1], index)
+        else:
+            runs.append((level, index, index))
+    return runs
+
+
+def _bands_words(first: int, last: int) -> str:
+    if last == len(BANDS) - 1 and first < last:
+        return f"{BAND_NAMES[first]}+"
+    return BAND_NAMES[first] if first == last else f"{BAND_NAMES[first]}-{BAND_NAMES[last]}"
+
+
+def levels_words(levels: Sequence[str]) -> str:
+    """``contained automatically``; ``announced at HIGH+ only``; ``announced at LOW, contained ... at MEDIUM+``."""
+    runs = _band_runs(levels)
+    if len(runs) == 1:
+        return LEVEL_WORDS[runs[0][0]]
+    if len(runs) == 2 and runs[0][0] == "none":
+        level, first, last = runs[1]
+        return f"{LEVEL_SHORT[level]} at {_bands_words(first, last)} only"
+    return ", ".join(f"{LEVEL_SHORT[level]} at {_bands_words(first, last)}" for level, first, last in runs)
 
 
 @dataclass
@@ -332,16 +457,40 @@ class TypeCoverage:
     renamed_to: tuple[str, ...]
     covers: list[Cover]
 
+    def levels(self, role: str) -> tuple[str, ...]:
+        """The best response in each severity band (LOW..CRITICAL) when the resource has this role."""
+        out = []
+        for band in BAND_NAMES:
+            found = {c.level for c in self.covers if (role, band) in c.applies}
+            out.append(next((level for level in LEVELS if level in found), "none"))
+        return tuple(out)
+
     @property
     def level(self) -> str:
-        levels = {c.level for c in self.covers}
-        return next((level for level in LEVELS if level in levels), "none")
+        """The best response at any severity and resource role."""
+        found = {level for role in ROLES for level in self.levels(role)}
+        return next((level for level in LEVELS if level in found), "none")
+
+    @property
+    def partial(self) -> bool:
+        """Whether the response depends on the severity or the resource role."""
+        return len({level for role in ROLES for level in self.levels(role)}) > 1
+
+    @property
+    def response(self) -> str:
+        """The response in words, by resource role and severity band where they make a difference."""
+        by_role = {role: self.levels(role) for role in ROLES}
+        if len(set(by_role.values())) == 1:
+            return levels_words(by_role[ROLES[0]])
+        return "; ".join(f"{role}: {levels_words(levels)}" for role, levels in by_role.items())
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "type": self.name,
             "page": self.page,
             "response": self.level,
+            "response_words": self.response,
+            "by_severity": {role: dict(zip(BAND_NAMES, self.levels(role), strict=True)) for role in ROLES},
             "playbooks": [{"name": c.playbook, "response": c.level, "when": list(c.when)} for c in self.covers],
         }
         if self.retired:
@@ -361,6 +510,10 @@ def _unflatten(tests: Iterable[Any]) -> dict[str, Any]:
     return pattern
 
 
+#: A probe: the event, its resource role and its severity.
+ProbeEvent = tuple[dict[str, Any], str, float]
+
+
 @dataclass
 class _Probe:
     """A playbook's pattern cut down to what a probe event carries, one entry per alternative."""
@@ -376,26 +529,41 @@ class _Probe:
             kept = [t for t in alternative if t.path in PROBE_PATHS]
             dropped = [t for t in alternative if t.path not in PROBE_PATHS]
             restricted = compile_pattern(_unflatten(kept)) if kept else None
-            qualifiers = [clause_words(t.path, t.clause) for t in dropped] + condition_words(playbook)
+            severity = [clause_words(t.path, t.clause) for t in kept if t.path == ("detail", "severity")]
+            qualifiers = severity + [clause_words(t.path, t.clause) for t in dropped] + condition_words(playbook)
             alternatives.append((restricted, qualifiers))
         return cls(playbook, level, alternatives)
 
-    def cover(self, events: list[tuple[dict[str, Any], str]]) -> Cover | None:
-        roles: set[str] = set()
+    def _severity_ok(self, severity: float) -> bool:
+        c = self.playbook.conditions
+        return (c.min_severity is None or severity >= c.min_severity) and (
+            c.max_severity is None or severity <= c.max_severity
+        )
+
+    def cover(self, events: list[ProbeEvent]) -> Cover | None:
+        hits: set[tuple[str, float]] = set()
         when: list[str] = []
         for pattern, qualifiers in self.alternatives:
-            hits = [role for event, role in events if pattern is None or pattern.matches(event)]
-            if hits:
-                roles.update(hits)
+            found = {
+                (role, severity)
+                for event, role, severity in events
+                if self._severity_ok(severity) and (pattern is None or pattern.matches(event))
+            }
+            if found:
+                hits |= found
                 when.extend(q for q in qualifiers if q not in when)
-        if not roles:
+        applies = frozenset(
+            (role, name) for role in ROLES for name, low, high in BANDS if {(role, low), (role, high)} <= hits
+        )
+        if not applies:
             return None
+        roles = {role for role, _ in applies}
         if roles != set(ROLES):
             when.insert(0, f"resource role {' or '.join(sorted(roles))}")
-        return Cover(self.playbook.name, self.level, when)
+        return Cover(self.playbook.name, self.level, when, applies)
 
 
-def _probe_events(finding_type: FindingType) -> list[tuple[dict[str, Any], str]]:
+def _probe_events(finding_type: FindingType) -> list[ProbeEvent]:
     page = finding_type.page or PAGE_BY_SEGMENT.get(finding_type.resource_type, "")
     if finding_type.threat_purpose == "AttackSequence":
         page = "attack-sequence"
@@ -410,14 +578,18 @@ def _probe_events(finding_type: FindingType) -> list[tuple[dict[str, Any], str]]
                 "detail-type": GUARDDUTY[1],
                 "detail": {
                     "type": finding_type.name,
+                    "severity": severity,
                     "resource": {"resourceType": r},
                     "service": {"resourceRole": role},
                 },
             },
             role,
+            severity,
         )
         for r in resource_types
         for role in ROLES
+        for _, low, high in BANDS
+        for severity in (low, high)
     ]
 
 
@@ -454,9 +626,17 @@ class Coverage:
         return [t for t in self.types if t.retired]
 
     def counts(self) -> dict[str, int]:
+        """Known active types by their best response (at some severity and resource role)."""
         counts = {level: 0 for level in LEVELS}
         for t in self.active:
             counts[t.level] += 1
+        return counts
+
+    def partial_counts(self) -> dict[str, int]:
+        """Of :meth:`counts`, the types whose best response holds only at some severities or roles."""
+        counts = {level: 0 for level in LEVELS}
+        for t in self.active:
+            counts[t.level] += t.partial
         return counts
 
     def uncontained(self) -> list[TypeCoverage]:
@@ -482,6 +662,9 @@ class Coverage:
             "guardduty_types": {
                 "known_active": len(self.active),
                 **{level.replace("-", "_"): n for level, n in self.counts().items()},
+                "only_at_some_severities_or_roles": {
+                    level.replace("-", "_"): n for level, n in self.partial_counts().items()
+                },
                 "known_retired": len(self.retired),
                 "retired_still_matched": sum(1 for t in self.retired if t.level != "none"),
             },
@@ -534,15 +717,23 @@ def render_markdown(report: Coverage) -> str:
         f"- {gd['known_active']} known active GuardDuty finding types ([source]({source['url']}), taken"
         f" {source['taken']}):",
     ]
+    partial = gd["only_at_some_severities_or_roles"]
     for level in LEVELS:
-        lines.append(f"  - {LEVEL_WORDS[level]}: {gd[level.replace('-', '_')]}")
+        key = level.replace("-", "_")
+        some = f" ({partial[key]} of them only at some severities or resource roles)" if partial[key] else ""
+        lines.append(f"  - {LEVEL_WORDS[level]}: {gd[key]}{some}")
     lines += [
         f"- {gd['known_retired']} retired or renamed types are known; {gd['retired_still_matched']} of them are still"
         " matched (old findings, replays and Security Hub copies carry them).",
         "",
-        "A type counts as contained when a playbook with a containment step (a reversible change to AWS other",
-        "than tags and finding updates) matches it for at least one resource type and role GuardDuty",
-        "documents for it; the conditions under which each playbook responds are listed with it.",
+        "A type is counted under the best response it gets at some severity and resource role: it counts as",
+        "contained when a playbook with a containment step (a reversible change to AWS other than tags and",
+        "finding updates) matches it for at least one resource type and role GuardDuty documents for it. The",
+        "table says where the response holds: by severity band (LOW 1-3.9, MEDIUM 4-6.9, HIGH 7-8.9, CRITICAL",
+        '9-10; "announced at HIGH+ only" means nothing happens below 7) and by resource role (ACTOR,',
+        "TARGET) where they make a difference; the conditions under which each playbook responds are listed",
+        "with it. In the playbooks table, `(A) or (B)` are the alternatives of an `$or`, and `;` joins what",
+        "must all hold.",
         "",
         "## Playbooks",
         "",
@@ -567,7 +758,7 @@ def render_markdown(report: Coverage) -> str:
     ]
     for t in report.active:
         covers = "<br>".join(_cell(c.words()) for c in t.covers) or "-"
-        lines.append(f"| `{_cell(t.name)}` | {LEVEL_WORDS[t.level]} | {covers} |")
+        lines.append(f"| `{_cell(t.name)}` | {_cell(t.response)} | {covers} |")
     uncontained = report.uncontained()
     lines += [
         "",
@@ -583,7 +774,7 @@ def render_markdown(report: Coverage) -> str:
     for page, types in sorted(by_page.items()):
         url = report.known.pages.get(page)
         title = f"[{page}]({url})" if url else page
-        lines.append(f"- {title}: " + ", ".join(f"`{_cell(t.name)}` ({LEVEL_WORDS[t.level]})" for t in types))
+        lines.append(f"- {title}: " + ", ".join(f"`{_cell(t.name)}` ({_cell(t.response)})" for t in types))
     lines += [
         "",
         "## Retired and renamed GuardDuty finding types",
@@ -593,7 +784,7 @@ def render_markdown(report: Coverage) -> str:
     ]
     for t in report.retired:
         renamed = ", ".join(f"`{n}`" for n in t.renamed_to) or "-"
-        lines.append(f"| `{_cell(t.name)}` | {renamed} | {LEVEL_WORDS[t.level]} |")
+        lines.append(f"| `{_cell(t.name)}` | {renamed} | {_cell(t.response)} |")
     lines += ["", "Finding types source: " + " ".join(source.get("how", "").split()), ""]
     for caveat in source.get("caveats", ()):
         lines.append(f"- {caveat}")

@@ -38,6 +38,6 @@ def test_same_playbooks_same_bytes_wherever_they_are_loaded_from(tmp_path: Path,
 def test_a_changed_playbook_changes_the_bundle(tmp_path: Path) -> None:
     copy = copy_playbooks(tmp_path)
     before = bundle_bytes(load_library([copy]))
-    target = copy / "notify-high-severity.yaml"
-    target.write_text(target.read_text().replace('">=", 7', '">=", 8'))
+    target = copy / "gd-default-notify.yaml"
+    target.write_text(target.read_text().replace('">=", 4', '">=", 5'))
     assert bundle_bytes(load_library([copy])) != before

@@ -85,7 +85,7 @@ def test_corpus_events_a_playbook_matches_reach_its_rule(shipped: tuple[Any, Rul
             matched[pb.name] = matched.get(pb.name, 0) + 1
             assert rule_of[pb.name].compiled().matches(event), (pb.name, name)
     # The GuardDuty playbooks have real samples in the corpus; each was really checked.
-    assert {"gd-ec2-compromised-instance", "gd-iam-compromised-credentials", "notify-high-severity"} <= set(matched)
+    assert {"gd-ec2-compromised-instance", "gd-iam-compromised-credentials", "gd-default-notify"} <= set(matched)
 
 
 def corpus_library() -> dict[str, dict[str, Any]]:

@@ -124,14 +124,17 @@ def test_simulate_and_replay_apply_the_stage_overrides(tuned_stage: str) -> None
     code, out = run("simulate", str(TOR), str(EC2), "--format", "json")
     assert code == 0
     untuned = [[m["playbook"] for m in r["matches"]] for r in json.loads(out)["results"]]
-    assert untuned == [["gd-iam-compromised-credentials"], ["gd-ec2-compromised-instance"]]
+    assert untuned == [
+        ["gd-default-notify", "gd-iam-compromised-credentials"],
+        ["gd-default-notify", "gd-ec2-compromised-instance"],
+    ]
 
     code, out = run("simulate", str(TOR), str(EC2), "--format", "json", "--stage", tuned_stage)
     assert code == 0, out
     tor, ec2 = json.loads(out)["results"]
-    [plan] = tor["matches"]
+    [plan] = [m for m in tor["matches"] if m["playbook"] == "gd-iam-compromised-credentials"]
     assert {s["action"]: s["mode"] for s in plan["steps"]}["iam.deactivate-access-key"] == "approval"
-    assert ec2["matches"] == [], "disabled by the stage"
+    assert [m["playbook"] for m in ec2["matches"]] == ["gd-default-notify"], "containment disabled by the stage"
 
     code, out = run("replay", str(TOR), str(EC2), "--format", "json", "--jobs", "1", "--stage", tuned_stage)
     assert code == 0, out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -48,7 +49,8 @@ def test_the_command_prints_the_same_page(shipped: Library) -> None:
 def summary_numbers(markdown: str) -> dict[str, int]:
     found = {}
     for level in cov.LEVELS:
-        match = re.search(rf"^  - {re.escape(cov.LEVEL_WORDS[level])}: (\d+)$", markdown, re.MULTILINE)
+        pattern = rf"^  - {re.escape(cov.LEVEL_WORDS[level])}: (\d+)( \((\d+) of them only at some severities or resource roles\))?$"
+        match = re.search(pattern, markdown, re.MULTILINE)
         assert match, level
         found[level] = int(match.group(1))
     return found
@@ -59,13 +61,15 @@ def test_the_numbers_are_computed_from_the_playbooks(shipped: Library) -> None:
     report = cov.coverage(shipped)
     assert page == report.counts()
     assert sum(page.values()) == len(guardduty_finding_types().active)
-    # Recount by hand from the per-type table the page also prints.
-    rows = re.findall(r"^\| `[^`]+` \| (contained automatically|contained after approval|announced only|no response|"
-                      r"containment planned in dry-run only) \|", DOC.read_text(encoding="utf-8").split(
-                          "## GuardDuty finding types\n", 1)[1].split("\n## ", 1)[0], re.MULTILINE)  # fmt: skip
-    assert len(rows) == len(report.active)
+    # Recount by hand from the per-type table the page also prints: each row's words name its best response.
+    table = DOC.read_text(encoding="utf-8").split("## GuardDuty finding types\n", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| `([^`]+)` \| ([^|]+) \|", table, re.MULTILINE))
+    assert list(rows) == [t.name for t in report.active]
+    for t in report.active:
+        assert rows[t.name] == t.response
+        assert (cov.LEVEL_WORDS[t.level] in rows[t.name]) or (cov.LEVEL_SHORT[t.level] in rows[t.name]), t.name
     for level in cov.LEVELS:
-        assert rows.count(cov.LEVEL_WORDS[level]) == page[level]
+        assert sum(1 for t in report.active if t.level == level) == page[level]
     # Turn containment off and the numbers move: Lambda types fall back to the default notification.
     lambda_types = [t for t in report.active if t.page == "lambda"]
     assert lambda_types and all(t.level == "auto" for t in lambda_types)
@@ -73,7 +77,7 @@ def test_the_numbers_are_computed_from_the_playbooks(shipped: Library) -> None:
     assert without.counts()["auto"] == page["auto"] - len(lambda_types)
     assert without.counts()["notify"] == page["notify"] + len(lambda_types)
     # A library that only announces contains nothing.
-    notify_only = cov.coverage(Library([shipped.by_name["notify-high-severity"]]))
+    notify_only = cov.coverage(Library([shipped.by_name["gd-default-notify"]]))
     assert notify_only.counts() == {"auto": 0, "approval": 0, "dry-run": 0, "notify": len(report.active), "none": 0}
     assert len(notify_only.uncontained()) == len(report.active)
     # And a mode override shows too.
@@ -88,7 +92,7 @@ def test_coverage_follows_resource_roles_and_conditions(shipped: Library) -> Non
     covers = {c.playbook: c for c in ssh.covers}
     assert covers["gd-ec2-instance-attacking-others"].when[0] == "resource role ACTOR"
     assert covers["gd-ec2-instance-targeted-notify"].when == ["resource role TARGET"]
-    assert covers["notify-high-severity"].when == ["severity ≥ 7"]
+    assert covers["gd-default-notify"].when == ["severity ≥ 4"]
     assert "gd-ec2-compromised-instance" not in covers
     assert types["Backdoor:EC2/C&CActivity.B"].level == "auto"
     assert types["Policy:IAMUser/RootCredentialUsage"].level == "approval"
@@ -100,24 +104,82 @@ def test_coverage_follows_resource_roles_and_conditions(shipped: Library) -> Non
         assert types[name].level == "auto", name
 
 
+def test_a_response_is_credited_only_at_the_severities_and_roles_it_covers(shipped: Library) -> None:
+    """The page says "announced at HIGH+ only" when nothing happens below 7, and splits by resource role."""
+    default = shipped.by_name["gd-default-notify"]
+    high_only = dataclasses.replace(
+        default, name="high-only", match={**default.match, "detail": {"severity": [{"numeric": [">=", 7]}]}}
+    )
+    types = {t.name: t for t in cov.coverage(Library([high_only])).active}
+    recon = types["Recon:IAMUser/MaliciousIPCaller"]
+    assert recon.level == "notify" and recon.partial
+    assert recon.levels("ACTOR") == ("none", "none", "notify", "notify")
+    assert recon.response == "announced at HIGH+ only"
+    # conditions count like pattern clauses: the shipped default announces from MEDIUM up
+    assert {t.response for t in cov.coverage(Library([default])).active} == {"announced at MEDIUM+ only"}
+    full = {t.name: t for t in cov.coverage(shipped).active}
+    assert full["UnauthorizedAccess:EC2/SSHBruteForce"].response == (
+        "ACTOR: contained after approval at MEDIUM+ only; TARGET: announced only"
+    )
+    assert full["Policy:S3/BucketAnonymousAccessGranted"].response == "contained automatically"  # every severity
+    assert full["UnauthorizedAccess:EC2/TorClient"].levels("TARGET") == ("none", "approval", "approval", "approval")
+    doc = json.loads(cov.render_json(cov.coverage(shipped)))
+    [ssh] = [t for t in doc["guardduty_types"] if t["type"] == "UnauthorizedAccess:EC2/SSHBruteForce"]
+    assert ssh["by_severity"]["TARGET"] == {"LOW": "notify", "MEDIUM": "notify", "HIGH": "notify", "CRITICAL": "notify"}
+
+
+def test_alternatives_are_shown_as_alternatives(shipped: Library) -> None:
+    """An $or reads as "(A) or (B)", never as one list of conditions that must all hold."""
+    words = {p.name: cov.summarize(p).matches for p in shipped.playbooks}
+    assert words["gd-ec2-instance-attacking-others"] == (
+        "GuardDuty findings: resource type Instance; (type (UnauthorizedAccess:EC2/TorClient* or "
+        "UnauthorizedAccess:EC2/TorRelay* or Recon:EC2/Portscan* or Behavior:EC2/* or DefenseEvasion:EC2/*)) or "
+        "(type (UnauthorizedAccess:EC2/SSHBruteForce* or UnauthorizedAccess:EC2/RDPBruteForce* or "
+        "UnauthorizedAccess:EC2/MaliciousIPCaller*) and resource role ACTOR); severity ≥ 4"
+    )
+    assert words["ct-iam-admin-granted"].startswith(
+        "CloudTrail: successful calls only; (API call (iam:AttachUserPolicy or iam:AttachRolePolicy or "
+        "iam:AttachGroupPolicy) and requestParameters.policyArn (*:policy/AdministratorAccess or "
+        "*:policy/IAMFullAccess)) or (API call (iam:PutUserPolicy or"
+    )
+    # a nested $or keeps its brackets, and port ranges are read as ranges
+    assert (
+        "(requestParameters.cidrIp */0 and [(requestParameters.ipProtocol -1) or "
+        "(requestParameters.fromPort..toPort includes 22, 445, 1433, 1521, 3306, 3389, 5432, 5900, 6379, 9200, 27017)])"
+    ) in words["ct-security-group-open-admin-port"]
+    assert (
+        "(API call s3:DeleteBucketPublicAccessBlock) or (API call s3:PutBucketPublicAccessBlock and ["
+        in (words["ct-s3-bucket-made-public"])
+    )
+
+
 def test_cloudtrail_api_calls_are_listed(shipped: Library) -> None:
     calls = dict(cov.coverage(shipped).api_calls())
-    for call, playbook in {
-        "cloudtrail:StopLogging": "ct-logging-tampering",
-        "cloudtrail:DeleteTrail": "ct-logging-tampering",
-        "ec2:DeleteFlowLogs": "ct-logging-tampering",
-        "guardduty:DeleteDetector": "ct-logging-tampering",
-        "signin:ConsoleLogin": "ct-root-activity",
-        "iam:CreateAccessKey": "ct-root-activity",
-        "iam:AttachUserPolicy": "ct-iam-admin-granted",
-        "iam:CreateLoginProfile": "ct-iam-console-password-set",
-        "iam:UpdateAssumeRolePolicy": "ct-iam-role-trust-changed",
-        "s3:PutBucketPolicy": "ct-s3-bucket-made-public",
-        "s3:DeleteBucketPublicAccessBlock": "ct-s3-bucket-made-public",
-        "lambda:AddPermission*": "ct-lambda-public-exposure",
-        "lambda:CreateFunctionUrlConfig*": "ct-lambda-public-url",
-        "ec2:AuthorizeSecurityGroupIngress": "ct-security-group-open-admin-port",
-    }.items():
+    for call, playbook in [
+        ("cloudtrail:StopLogging", "ct-logging-tampering"),
+        ("cloudtrail:DeleteTrail", "ct-logging-tampering"),
+        ("ec2:DeleteFlowLogs", "ct-logging-tampering"),
+        ("guardduty:DeleteDetector", "ct-logging-tampering"),
+        ("signin:ConsoleLogin", "ct-root-activity"),
+        ("signin:ConsoleLogin", "ct-console-login-without-mfa"),
+        ("signin:PasswordUpdated", "ct-root-activity"),
+        ("iam:*", "ct-root-activity"),  # any call by root
+        ("iam:CreateAccessKey", "ct-iam-access-key-created"),
+        ("iam:AttachUserPolicy", "ct-iam-admin-granted"),
+        ("iam:CreateLoginProfile", "ct-iam-console-password-set"),
+        ("iam:UpdateAssumeRolePolicy", "ct-iam-role-trust-changed"),
+        ("s3:PutBucketPolicy", "ct-s3-bucket-made-public"),
+        ("s3:DeleteBucketPublicAccessBlock", "ct-s3-bucket-made-public"),
+        ("lambda:AddPermission*", "ct-lambda-public-exposure"),
+        ("lambda:CreateFunctionUrlConfig*", "ct-lambda-public-url"),
+        ("lambda:UpdateFunctionConfiguration*", "ct-lambda-layer-added"),
+        ("ec2:AuthorizeSecurityGroupIngress", "ct-security-group-open-admin-port"),
+        ("ec2:ModifySnapshotAttribute", "ct-snapshot-or-image-shared"),
+        ("ec2:ModifyImageAttribute", "ct-snapshot-or-image-shared"),
+        ("rds:ModifyDBSnapshotAttribute", "ct-snapshot-or-image-shared"),
+        ("sts:GetFederationToken", "ct-persistent-credential-paths"),
+        ("rolesanywhere:CreateTrustAnchor", "ct-persistent-credential-paths"),
+    ]:
         assert playbook in calls[call], call
 
 
@@ -134,10 +196,10 @@ def test_playbooks_lists_the_library(shipped: Library, tmp_path: Path) -> None:
     copy = tmp_path / "playbooks"
     shutil.copytree(PLAYBOOKS, copy)
     shutil.copytree(ROOT / "tests" / "data", tmp_path / "tests" / "data")
-    target = copy / "notify-high-severity.yaml"
+    target = copy / "gd-default-notify.yaml"
     target.write_text(target.read_text().replace("mode: auto\n", "enabled: false\nmode: auto\n", 1))
     code, out = run("playbooks", "--playbooks", str(copy))
-    assert code == 0 and "notify-high-severity  [auto, disabled]" in out
+    assert code == 0 and "gd-default-notify  [auto, disabled]" in out
 
 
 def test_json_outputs(shipped: Library) -> None:

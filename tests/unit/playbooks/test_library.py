@@ -93,7 +93,7 @@ def test_every_case_passes_strict(library: Library) -> None:
 
 
 def test_every_playbook_documents_its_threat_and_choices(library: Library) -> None:
-    generic = {"notify-high-severity", "sh-imported-high-severity"}  # any threat: no single technique
+    generic = {"gd-default-notify", "sh-imported-high-severity"}  # any threat: no single technique
     for playbook in library.playbooks:
         assert len(playbook.description) > 200, playbook.name
         assert playbook.threat.get("summary"), playbook.name
@@ -177,12 +177,12 @@ TABLE = [
     # (event, playbooks that act, a step that must be planned: (playbook, action, mode))
     (
         "corpus/guardduty/gd_c7n_UnauthorizedAccess-IAMUser-TorIPCaller.json",
-        {"gd-iam-compromised-credentials"},
+        {"gd-iam-compromised-credentials", "gd-default-notify"},
         ("gd-iam-compromised-credentials", "iam.deactivate-access-key", "auto"),
     ),
     (
         "corpus/guardduty/gd_c7n_Backdoor-EC2-C-CActivity-B-DNS.json",
-        {"gd-ec2-compromised-instance"},
+        {"gd-ec2-compromised-instance", "gd-default-notify"},
         ("gd-ec2-compromised-instance", "ec2.isolate-instance", "auto"),
     ),
     (
@@ -252,17 +252,17 @@ TABLE = [
     ),
     (
         "corpus/guardduty/gd_eksblueprints_RAW-API-PascalCase_PrivilegeEscalation-Kubernetes-PrivilegedContainer.json",
-        {"gd-container-workload-notify"},
+        {"gd-container-workload-notify", "gd-default-notify"},
         ("gd-container-workload-notify", "notify.log", "auto"),
     ),
     (
         "corpus/guardduty/gd_blu371ck_PascalCase-detail_Discovery-RDS-TorIPCaller.json",
-        {"gd-rds-threat-notify"},
+        {"gd-rds-threat-notify", "gd-default-notify"},
         ("gd-rds-threat-notify", "notify.log", "auto"),
     ),
     (
         "corpus/guardduty/gd_panther_critical_Critical-Sev-Finding_AttackSequence-IAM-CompromisedCredentials.json",
-        {"gd-attack-sequence", "notify-high-severity"},
+        {"gd-attack-sequence", "gd-default-notify"},
         ("gd-attack-sequence", "notify.log", "auto"),
     ),
     (
@@ -278,28 +278,28 @@ TABLE = [
     # constructed (no real sample): see tests/data/constructed/README.md
     (
         "constructed/gd_constructed_Backdoor-Lambda-CCActivity-B.json",
-        {"gd-lambda-compromised-function", "notify-high-severity"},
+        {"gd-lambda-compromised-function", "gd-default-notify"},
         ("gd-lambda-compromised-function", "lambda.zero-concurrency", "auto"),
     ),
     (
         "constructed/gd_constructed_Execution-Runtime-ReverseShell.json",
-        {"gd-runtime-compromised-instance", "notify-high-severity"},
+        {"gd-runtime-compromised-instance", "gd-default-notify"},
         ("gd-runtime-compromised-instance", "ec2.isolate-instance", "auto"),
     ),
     (
         "constructed/gd_constructed_UnauthorizedAccess-EC2-SSHBruteForce_ACTOR.json",
-        {"gd-ec2-instance-attacking-others", "notify-high-severity"},
+        {"gd-ec2-instance-attacking-others", "gd-default-notify"},
         ("gd-ec2-instance-attacking-others", "ec2.isolate-instance", "approval"),
     ),
     (
         "constructed/gd_constructed_AttackSequence-IAM-CompromisedCredentials_sequence.json",
-        {"gd-attack-sequence", "notify-high-severity"},
+        {"gd-attack-sequence", "gd-default-notify"},
         ("gd-attack-sequence", "iam.revoke-role-sessions", "approval"),
     ),
     (
         "constructed/sh_constructed_Custom-Action_ClampdownContain_GuardDuty-SSHBruteForce.json",
         {"sh-custom-action-contain"},
-        ("sh-custom-action-contain", "ec2.isolate-instance", "auto"),
+        ("sh-custom-action-contain", "ec2.isolate-instance", "approval"),
     ),
     (
         "constructed/ct_constructed_CreateFunctionUrlConfig20211031_AuthType-NONE.json",
@@ -341,7 +341,7 @@ def test_the_same_brute_force_with_the_instance_as_actor_is_isolated_after_appro
     ev["detail"]["service"]["resourceRole"] = "ACTOR"
     ev["detail"]["severity"] = 8
     evaluation = run(library, ev)
-    assert acting(evaluation) == {"gd-ec2-instance-attacking-others", "notify-high-severity"}
+    assert acting(evaluation) == {"gd-ec2-instance-attacking-others", "gd-default-notify"}
     assert ("ec2.isolate-instance", "i-99999999", "approval", False) in steps(
         evaluation, "gd-ec2-instance-attacking-others"
     )
@@ -528,7 +528,13 @@ def all_events() -> list[tuple[str, dict[str, Any]]]:
 
 
 #: The only playbooks allowed to isolate an instance without a human.
-AUTO_ISOLATION = {"gd-ec2-compromised-instance", "gd-runtime-compromised-instance", "sh-custom-action-contain"}
+AUTO_ISOLATION = {"gd-ec2-compromised-instance", "gd-runtime-compromised-instance"}
+#: Types whose instance is the compromised party whatever service.resourceRole says (GuardDuty's real TorClient,
+#: TorRelay and MetadataDNSRebind findings say TARGET): isolation, after approval, is allowed for them.
+COMPROMISED_BY_NATURE = (
+    "UnauthorizedAccess:EC2/TorClient", "UnauthorizedAccess:EC2/TorRelay", "UnauthorizedAccess:EC2/MetadataDNSRebind",
+    "Recon:EC2/Portscan", "Behavior:EC2/", "DefenseEvasion:EC2/",
+)  # fmt: skip
 
 
 def test_every_corpus_event_plans_cleanly(library: Library) -> None:
@@ -545,6 +551,7 @@ def test_every_corpus_event_plans_cleanly(library: Library) -> None:
                 if step.action == "ec2.isolate-instance" and not step.skipped and plan.finding.source == "guardduty":
                     role = plan.finding.details.get("resource_role")
                     compromise = plan.playbook.name in AUTO_ISOLATION or plan.playbook.name == "gd-attack-sequence"
+                    compromise = compromise or plan.finding.type.startswith(COMPROMISED_BY_NATURE)
                     assert compromise or role == "ACTOR", (name, plan.playbook.name, role)
     assert acted >= 50
 

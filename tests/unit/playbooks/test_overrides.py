@@ -55,7 +55,7 @@ def test_disable_turns_a_playbook_off(shipped: Library) -> None:
     assert plan_of(tuned, LAMBDA, "gd-lambda-compromised-function") == []
     assert not tuned.by_name["gd-lambda-compromised-function"].enabled
     # the rest of the library still answers the same finding
-    assert plan_of(tuned, LAMBDA, "notify-high-severity") == [("notify.log", "auto", None)]
+    assert plan_of(tuned, LAMBDA, "gd-default-notify") == [("notify.log", "auto", None)]
 
 
 def test_modes_make_automatic_containment_wait_for_a_person(shipped: Library) -> None:
@@ -86,7 +86,10 @@ def test_excluded_break_glass_principal_drops_the_whole_finding(shipped: Library
     assert rejection.playbook == "ct-logging-tampering" and "excluded principal" in rejection.reason
     # a GuardDuty finding's principal is its access key's user
     tor = evaluate(event(TOR), shipped.with_overrides({"exclude": {"principals": ["GeneratedFinding*"]}}), now=NOW)
-    assert tor.plans == [] and {r.playbook for r in tor.rejected} == {"gd-iam-compromised-credentials"}
+    assert tor.plans == [] and {r.playbook for r in tor.rejected} == {
+        "gd-iam-compromised-credentials",
+        "gd-default-notify",
+    }
 
 
 def test_excluded_accounts_and_regions(shipped: Library) -> None:
