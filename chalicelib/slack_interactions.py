@@ -10,6 +10,12 @@ command is queued for the responder (which runs the step and updates the message
 message is replaced through ``response_url`` with "approved by X, running…". Only the request's
 approvers (Slack user ids, or members of user groups) may decide; with separation of duties on,
 not the finding's actor either. Refusals are ephemeral and change nothing.
+
+A request (AWS calls included) fits in :data:`BUDGET_S`. Its calls to Slack are one short attempt
+each, never retried: a user-group lookup is made only while there is room for it and for the
+``response_url`` message after it, which gets what is left (at most :data:`RESPONSE_TIMEOUT_S`).
+Group memberships are cached per Lambda instance; when one cannot be read in time the user is asked
+to try again and nothing is recorded.
 """
 
 from __future__ import annotations
@@ -25,10 +31,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from chalicelib.notify.slack_api import INTERACTIVE_TIMEOUT_S
 from chalicelib.notify.slack_ids import GROUP_ID, USER_ID
 from chalicelib.settings import Settings
 
 TOLERANCE_S = 300
+#: Of Slack's 3 seconds, what one request may take (the rest is margin for API Gateway and Lambda).
+BUDGET_S = 2.5
+#: The longest wait for the ``response_url`` message (and the room a group lookup leaves for it).
+RESPONSE_TIMEOUT_S = 0.75
+#: Below this, the ``response_url`` message is not attempted (the responder updates the message later).
+MIN_RESPONSE_S = 0.25
+#: Said when an approver group could not be read in time: nothing is recorded.
+COULD_NOT_CHECK = (
+    "Could not check the approvers in time (Slack's user groups did not answer). Nothing was recorded: try again."
+)
 _APPROVAL_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
@@ -38,6 +55,17 @@ def log() -> Any:
     from chalicelib.handlers import logger
 
     return logger()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What is left of one request's time (monotonic clock)."""
+
+    ends: float
+    clock: Callable[[], float]
+
+    def left(self) -> float:
+        return self.ends - self.clock()
 
 
 @dataclass(frozen=True)
@@ -79,12 +107,20 @@ class SlackInteractions:
     api: Any = None  # SlackApi (user groups) or None
     library: Callable[[], Any] | None = None  # the playbook library, for on-demand requests
     send: Callable[[Mapping[str, Any]], None] | None = None  # queue an event (on-demand requests)
-    respond: Callable[[str, Mapping[str, Any]], None] | None = None  # POST to a response_url
+    respond: Callable[[str, Mapping[str, Any], float], None] | None = None  # POST to a response_url (timeout)
     notifier: Any = None  # the stage's notifier (the sweep sends undelivered approval requests again)
+    telemetry: Any = None  # metrics of the sweep's deliveries (chalicelib.telemetry.Telemetry)
     clock: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+    #: How long a user-group lookup of ``api`` may take (its timeout; it is never retried).
+    lookup_timeout_s: float = INTERACTIVE_TIMEOUT_S
+
+    def _budget(self) -> Budget:
+        return Budget(self.monotonic() + BUDGET_S, self.monotonic)
 
     # -- the two endpoints -------------------------------------------------------------------
     def interaction(self, body: bytes, headers: Mapping[str, str]) -> Reply:
+        budget = self._budget()
         refused = self._check(body, headers)
         if refused:
             return refused
@@ -96,9 +132,10 @@ class SlackInteractions:
             return Reply(400, {"error": "malformed interaction payload"})
         if payload.get("type") != "block_actions":
             return Reply.ack()
-        return self._guarded(lambda: self._block_action(payload))
+        return self._guarded(lambda: self._block_action(payload, budget))
 
     def command(self, body: bytes, headers: Mapping[str, str]) -> Reply:
+        budget = self._budget()
         refused = self._check(body, headers)
         if refused:
             return refused
@@ -106,7 +143,7 @@ class SlackInteractions:
             form = _form(body)
         except ValueError:
             return Reply(400, {"error": "malformed command"})
-        return self._guarded(lambda: self._on_demand(form))
+        return self._guarded(lambda: self._on_demand(form, budget))
 
     @staticmethod
     def _guarded(run: Callable[[], Reply]) -> Reply:
@@ -135,7 +172,7 @@ class SlackInteractions:
         return None
 
     # -- approvals ---------------------------------------------------------------------------
-    def _block_action(self, payload: Mapping[str, Any]) -> Reply:
+    def _block_action(self, payload: Mapping[str, Any], budget: Budget) -> Reply:
         from chalicelib.notify.slack_blocks import APPROVE_ACTION, DENY_ACTION
 
         actions = payload.get("actions")
@@ -155,23 +192,29 @@ class SlackInteractions:
         approval = self.store.get_approval(approval_id)
         incident = self.store.get_incident(approval.incident_id) if approval else None
         if approval is None or incident is None:
-            self._ephemeral(response_url, "This approval request is unknown to Clampdown.")
+            self._ephemeral(response_url, "This approval request is unknown to Clampdown.", budget)
             return Reply.ack()
-        refusal = self._refusal(user_id, list(approval.approvers) or list(self.settings.slack_approvers), incident)
+        approvers = list(approval.approvers) or list(self.settings.slack_approvers)
+        allowed = self._is_approver(user_id, approvers, budget)
+        if allowed is None:
+            log().warning("slack decision not checked: approver groups unreadable", extra={"approval": approval_id})
+            self._ephemeral(response_url, COULD_NOT_CHECK, budget)
+            return Reply.ack()
+        refusal = self._refusal(user_id, approvers, allowed, incident)
         if refusal:
             log().warning("slack decision refused", extra={"user": user_id, "approval": approval_id, "why": refusal})
-            self._ephemeral(response_url, f"Not allowed: {refusal}. Nothing was changed.")
+            self._ephemeral(response_url, f"Not allowed: {refusal}. Nothing was changed.", budget)
             return Reply.ack()
         reason = "denied in Slack" if status == "denied" else None
         outcome = self.decisions.decide(approval_id, status, f"slack:{user_id} ({user_name})", reason)
         log().info("slack decision", extra={"user": user_id, "approval": approval_id, "result": outcome.result})
-        self._after_decision(outcome, incident, response_url)
+        self._after_decision(outcome, incident, response_url, budget)
         return Reply.ack()
 
-    def _refusal(self, user_id: str, approvers: list[str], incident: Any) -> str | None:
+    def _refusal(self, user_id: str, approvers: list[str], allowed: bool, incident: Any) -> str | None:
         if not approvers:
             return "no approvers are configured for this request (use the CLI: clampdown approve)"
-        if not self._is_approver(user_id, approvers):
+        if not allowed:
             return "you are not one of the approvers of this request"
         if self.settings.separation_of_duties:
             from chalicelib.notify.decisions import is_actor
@@ -183,30 +226,48 @@ class SlackInteractions:
                 return "you are the actor of this finding (separation of duties)"
         return None
 
-    def _is_approver(self, user_id: str, approvers: list[str]) -> bool:
+    def _is_approver(self, user_id: str, approvers: list[str], budget: Budget) -> bool | None:
+        """True or False; None when a group that might hold the user could not be read in time."""
         if user_id in approvers:
             return True
+        unknown = False
         for group in (a for a in approvers if GROUP_ID.fullmatch(a)):
-            if self.api is None:
-                log().warning("approver group %s cannot be resolved without a bot token", group)
-                continue
-            try:
-                if user_id in self.api.usergroup_members(group):
-                    return True
-            except Exception as exc:  # noqa: BLE001 - cannot tell: not an approver
-                log().warning("user group %s could not be read: %s", group, type(exc).__name__)
-        return False
+            members = self._members(group, budget)
+            if members is None:
+                unknown = True
+            elif user_id in members:
+                return True
+        return None if unknown else False
 
-    def _after_decision(self, outcome: Any, incident: Any, response_url: str | None) -> None:
+    def _members(self, group: str, budget: Budget) -> frozenset[str] | None:
+        """A group's members: cached, else one short lookup if the budget allows it; None if unknown."""
+        if self.api is None:
+            log().warning("approver group %s cannot be resolved without a bot token", group)
+            return frozenset()
+        cached: frozenset[str] | None = self.api.cached_usergroup(group)
+        if cached is not None:
+            return cached
+        if budget.left() < self.lookup_timeout_s + RESPONSE_TIMEOUT_S:
+            log().warning("user group %s not read: out of time", group)
+            return None
+        try:
+            members: frozenset[str] = self.api.usergroup_members(group)
+        except Exception as exc:  # noqa: BLE001 - cannot tell: the user is asked to try again
+            log().warning("user group %s could not be read: %s", group, type(exc).__name__)
+            return None
+        return members
+
+    def _after_decision(self, outcome: Any, incident: Any, response_url: str | None, budget: Budget) -> None:
         from chalicelib.notify import slack_blocks as blocks
 
         approval = outcome.approval
         if outcome.result == "unknown" or approval is None:
-            self._ephemeral(response_url, "This approval request is unknown to Clampdown.")
+            self._ephemeral(response_url, "This approval request is unknown to Clampdown.", budget)
             return
         if outcome.result == "already-decided":
             who = blocks.who(approval.decided_by)
-            self._ephemeral(response_url, f"Already {blocks.escape(approval.status, 20)} by {who}: nothing more to do.")
+            text = f"Already {blocks.escape(approval.status, 20)} by {who}: nothing more to do."
+            self._ephemeral(response_url, text, budget)
             return
         step = self.store.get_step(approval.incident_id, approval.step_key)
         if outcome.result == "expired":
@@ -218,12 +279,12 @@ class SlackInteractions:
         if step is not None and response_url:
             banner = blocks.decision_banner(approval.status, approval.decided_by, progress)
             message = blocks.approval_message(incident, step, approval, banner=banner, buttons=False)
-            self._post(response_url, {"replace_original": True, **message})
+            self._post(response_url, {"replace_original": True, **message}, budget)
         if outcome.result == "expired":
-            self._ephemeral(response_url, "This request had expired: nothing was run.")
+            self._ephemeral(response_url, "This request had expired: nothing was run.", budget)
 
     # -- on-demand (/clampdown contain ...) --------------------------------------------------
-    def _on_demand(self, form: Mapping[str, str]) -> Reply:
+    def _on_demand(self, form: Mapping[str, str], budget: Budget) -> Reply:
         from chalicelib import slack_ondemand as ondemand
         from chalicelib.notify import slack_blocks as blocks
 
@@ -233,7 +294,10 @@ class SlackInteractions:
             return Reply(400, {"error": "malformed command"})
         if not text or text.lower() == "help":
             return _ephemeral_reply(ondemand.USAGE)
-        if not self._is_approver(user_id, list(self.settings.slack_approvers)):
+        allowed = self._is_approver(user_id, list(self.settings.slack_approvers), budget)
+        if allowed is None:
+            return _ephemeral_reply(COULD_NOT_CHECK)
+        if not allowed:
             return _ephemeral_reply("Not allowed: only Clampdown approvers can ask for on-demand containment.")
         if ondemand.SOURCE not in self.settings.custom_sources or self.library is None or self.send is None:
             return _ephemeral_reply(
@@ -273,17 +337,23 @@ class SlackInteractions:
         prefix = self.settings.slack_response_url_prefix
         return url if url.startswith(prefix) and prefix.endswith("/") and len(url) < 2000 else None
 
-    def _post(self, url: str, message: Mapping[str, Any]) -> None:
+    def _post(self, url: str, message: Mapping[str, Any], budget: Budget) -> None:
+        """One message through ``response_url``, if the budget allows (the responder updates the
+        approval message anyway once the step is closed)."""
         if self.respond is None:
             return
+        left = budget.left()
+        if left < MIN_RESPONSE_S:
+            log().warning("slack response_url not called: out of time")
+            return
         try:
-            self.respond(url, message)
+            self.respond(url, message, min(left, RESPONSE_TIMEOUT_S))
         except Exception as exc:  # noqa: BLE001 - the decision stands; only the message lags
             log().warning("slack response_url failed: %s", type(exc).__name__)
 
-    def _ephemeral(self, url: str | None, text: str) -> None:
+    def _ephemeral(self, url: str | None, text: str, budget: Budget) -> None:
         if url:
-            self._post(url, {"response_type": "ephemeral", "replace_original": False, "text": text})
+            self._post(url, {"response_type": "ephemeral", "replace_original": False, "text": text}, budget)
 
 
 def _ephemeral_reply(text: str) -> Reply:
@@ -298,6 +368,7 @@ _service: SlackInteractions | None = None
 def build(settings: Settings, session: Any = None) -> SlackInteractions:
     """The handler on real AWS (or whatever ``AWS_ENDPOINT_URL`` points at)."""
     from chalicelib.aws import AwsClients
+    from chalicelib.handlers import PowertoolsTelemetry
     from chalicelib.incidents import DynamoIncidentStore
     from chalicelib.notify.decisions import Decisions, SqsCommands
     from chalicelib.notify.factory import notifier_from_settings, slack_api
@@ -323,10 +394,11 @@ def build(settings: Settings, session: Any = None) -> SlackInteractions:
             raise RuntimeError("CLAMPDOWN_SLACK_SIGNING_SECRET is not set")
         return secrets.get(signing)
 
-    def respond(url: str, message: Mapping[str, Any]) -> None:
+    def respond(url: str, message: Mapping[str, Any], timeout_s: float) -> None:
         # Slack waits 3 s for the click's answer: one quick attempt, no retry.
-        post_webhook(url, message, timeout_s=min(settings.notify_timeout_s, 1.5), retries=0, max_wait_s=0)
+        post_webhook(url, message, timeout_s=timeout_s, retries=0, max_wait_s=0)
 
+    telemetry = PowertoolsTelemetry()
     library_cache: list[Any] = []
 
     def library() -> Any:
@@ -341,11 +413,13 @@ def build(settings: Settings, session: Any = None) -> SlackInteractions:
         store=store,
         decisions=Decisions(store, queue),
         signing_secret=signing_secret,
-        api=slack_api(settings, clients),
+        api=slack_api(settings, clients, interactive=True),
         library=library,
         send=queue,
         respond=respond,
-        notifier=notifier_from_settings(settings, clients, store, None),
+        notifier=notifier_from_settings(settings, clients, store, telemetry),
+        telemetry=telemetry,
+        lookup_timeout_s=INTERACTIVE_TIMEOUT_S,
     )
 
 
@@ -384,15 +458,23 @@ def handle_command(body: bytes | None, headers: Mapping[str, str]) -> Reply:
 
 def expire_approvals() -> dict[str, int]:
     """The scheduled sweep: expire overdue requests (the responder closes their steps and updates
-    Slack through the queued commands) and queue again decisions whose command was lost."""
+    Slack through the queued commands), queue again decisions whose command was lost, and send
+    again approval requests that never went out (a failure is counted and noted on the incident)."""
+    from chalicelib.handlers import metrics
     from chalicelib.notify.decisions import resend_undelivered
 
     handler = service()
     notifier = handler.notifier
 
-    def resend(approval: Any) -> bool:
-        return notifier is not None and resend_undelivered(handler.store, notifier, approval)
+    def resend(approval: Any) -> bool | None:
+        if notifier is None:
+            return None
+        return resend_undelivered(handler.store, notifier, approval, handler.telemetry)
 
-    counts: dict[str, int] = handler.decisions.sweep(on_pending=resend)
+    try:
+        counts: dict[str, int] = handler.decisions.sweep(on_pending=resend)
+    finally:
+        if getattr(handler.telemetry, "enabled", False):
+            metrics().flush_metrics()
     log().info("approval sweep", extra=counts)
     return counts

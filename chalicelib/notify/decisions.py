@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.incidents import Approval, Incident, IncidentStore
+from chalicelib.notify.channel import describe
+from chalicelib.telemetry import Telemetry
 
 SYSTEM_DECIDER = "clampdown"
 #: A decided approval whose step still waits this long after the decision is queued again (the
@@ -119,20 +121,22 @@ class Decisions:
         self,
         stuck_after_s: int = STUCK_AFTER_S,
         lookback_s: int = 86400,
-        on_pending: Callable[[Approval], bool] | None = None,
+        on_pending: Callable[[Approval], bool | None] | None = None,
     ) -> dict[str, int]:
         """Expire pending requests past their time; queue again decisions whose command was lost.
 
         ``on_pending`` is called with each request still pending (to send its message again when it
-        never went out); it returns whether it did something, counted as ``resent``.
+        never went out); it returns True when it sent it (counted as ``resent``), False when sending
+        failed (``resend_failed``), None when there was nothing to do.
         """
         now = self.clock()
-        counts = {"expired": 0, "requeued": 0, "resent": 0, "failed": 0}
+        counts = {"expired": 0, "requeued": 0, "resent": 0, "resend_failed": 0, "failed": 0}
         for approval in self.store.list_approvals(status=None):
             if approval.status == "pending":
                 if now.timestamp() <= approval.expires_at:
-                    if on_pending is not None and on_pending(approval):
-                        counts["resent"] += 1
+                    sent = on_pending(approval) if on_pending is not None else None
+                    if sent is not None:
+                        counts["resent" if sent else "resend_failed"] += 1
                     continue
                 outcome = self._expire(approval, now)
                 if outcome.result == "expired":
@@ -152,22 +156,32 @@ class Decisions:
         return counts
 
 
-def resend_undelivered(store: IncidentStore, notifier: Any, approval: Approval) -> bool:
+def resend_undelivered(
+    store: IncidentStore, notifier: Any, approval: Approval, telemetry: Telemetry | None = None
+) -> bool | None:
     """Send a pending request's message again when it never went out (Slack was down when it was raised).
 
     The responder notifies only when an incident changes, and a step waiting for approval does not
-    change by itself: without this the request would silently expire.
+    change by itself: without this the request would silently expire. True: sent; None: nothing to
+    send. False: it failed again: counted (``NotificationsFailed``, and per channel by the notifier)
+    and written in the incident's notes (once per distinct failure: the sweep runs every 5 minutes);
+    the next sweep tries again.
     """
     incident = store.get_incident(approval.incident_id)
     if incident is None or approval.id in incident.notification.get("approvals_sent", []):
-        return False
+        return None
     step = store.get_step(approval.incident_id, approval.step_key)
     if step is None or step.status != "pending-approval" or step.approval_id != approval.id:
-        return False
+        return None
     try:
         notifier.approval_requested(incident, step, approval)
-    except Exception:  # noqa: BLE001 - still down: the next sweep tries again
-        store.save_incident(incident)  # what the channels that did deliver remembered
+    except Exception as exc:  # noqa: BLE001 - still down: recorded, counted, tried again by the next sweep
+        if telemetry is not None:
+            telemetry.count("NotificationsFailed")
+        note = f"notification failed (approval request {approval.id}, sent again by the sweep): {describe(exc)}"
+        if note not in incident.notes:
+            incident.notes.append(note)
+        store.save_incident(incident)  # the note, and what the channels that did deliver remembered
         return False
     incident.notification.setdefault("approvals_sent", []).append(approval.id)
     store.save_incident(incident)

@@ -18,21 +18,31 @@ from chalicelib.settings import Settings
 KINDS = ("slack", "sns", "webhook")
 
 
-def slack_api(settings: Settings, aws: Any) -> Any:
-    """The Slack Web API client (bot token from its secret), or None without a token secret."""
-    from chalicelib.notify.slack_api import SlackApi
+def slack_api(settings: Settings, aws: Any, *, interactive: bool = False) -> Any:
+    """The Slack Web API client (bot token from its secret), or None without a token secret.
+
+    ``interactive``: for calls made while Slack waits for our answer (user-group lookups on a
+    click): one short attempt each, whatever the alert delivery bounds are.
+    """
+    from chalicelib.notify.slack_api import INTERACTIVE_TIMEOUT_S, SlackApi
 
     name = settings.slack_token_secret
     if not name:
         return None
     secrets = reader_for(aws, settings.region, settings.secrets_cache_s)
+    if interactive:
+        bounds: dict[str, Any] = {"timeout_s": INTERACTIVE_TIMEOUT_S, "retries": 0, "max_wait_s": 0.0}
+    else:
+        bounds = {
+            "timeout_s": settings.notify_timeout_s,
+            "retries": settings.notify_retries,
+            "max_wait_s": settings.notify_max_wait_s,
+        }
     return SlackApi(
         token=lambda: secrets.get(name),
         api_url=settings.slack_api_url,
-        timeout_s=settings.notify_timeout_s,
-        retries=settings.notify_retries,
-        max_wait_s=settings.notify_max_wait_s,
         usergroup_cache_s=settings.usergroup_cache_s,
+        **bounds,
     )
 
 

@@ -15,13 +15,24 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from chalicelib.notify.retry import retry_after
 
 #: slack_sdk logs requests (webhook URLs included) at DEBUG: it gets a logger that never does.
 _HTTP_LOG = logging.getLogger("clampdown.slack.http")
 _HTTP_LOG.setLevel(logging.INFO)
+
+
+#: A user-group lookup made while Slack waits for our answer to a click or a command (3 s in all):
+#: one attempt of at most this long (Slack usually answers in a few hundred milliseconds), no retry,
+#: no waiting out a 429.
+INTERACTIVE_TIMEOUT_S = 0.75
+
+
+def _seconds(timeout_s: float) -> int:
+    """A timeout for slack_sdk, which hints ``int`` but hands it to urllib, where fractions work."""
+    return cast(int, max(float(timeout_s), 0.05))
 
 
 #: Slack's error codes (``ratelimited``, ``channel_not_found``...).
@@ -114,7 +125,7 @@ class SlackApi:
                 self._client = WebClient(
                     token=token,
                     base_url=self.api_url,
-                    timeout=max(1, round(self.timeout_s)),
+                    timeout=_seconds(self.timeout_s),
                     logger=_HTTP_LOG,
                     retry_handlers=retry_handlers(self.retries, self.max_wait_s),
                 )
@@ -149,13 +160,20 @@ class SlackApi:
     def post_ephemeral(self, channel: str, user: str, text: str) -> dict[str, Any]:
         return self.call("chat.postEphemeral", channel=channel, user=user, text=text)
 
-    def usergroup_members(self, group: str) -> frozenset[str]:
-        """Members of a user group (``usergroups.users.list``), cached for ``usergroup_cache_s``."""
-        now = self.clock()
+    def cached_usergroup(self, group: str) -> frozenset[str] | None:
+        """A user group's members as last read, if that was less than ``usergroup_cache_s`` ago."""
         with self._lock:
             cached = self._groups.get(group)
-        if cached is not None and now - cached[1] < self.usergroup_cache_s:
+        if cached is not None and self.clock() - cached[1] < self.usergroup_cache_s:
             return cached[0]
+        return None
+
+    def usergroup_members(self, group: str) -> frozenset[str]:
+        """Members of a user group (``usergroups.users.list``), cached for ``usergroup_cache_s``."""
+        cached = self.cached_usergroup(group)
+        if cached is not None:
+            return cached
+        now = self.clock()
         data = self.call("usergroups.users.list", http_get=True, usergroup=group)
         members = frozenset(str(u) for u in data.get("users") or ())
         with self._lock:
@@ -171,7 +189,7 @@ def post_webhook(
 
     client = WebhookClient(
         url,
-        timeout=max(1, round(timeout_s)),
+        timeout=_seconds(timeout_s),
         logger=_HTTP_LOG,
         retry_handlers=retry_handlers(retries, max_wait_s),
     )

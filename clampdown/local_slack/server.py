@@ -6,7 +6,8 @@
 - Incoming webhooks under ``/services/...`` and ``response_url`` under ``/actions/...``: JSON
   messages, ``ok`` / ``invalid_blocks`` like Slack.
 - :meth:`FakeSlack.fail` makes the next N requests to a path answer an error (429 with
-  ``Retry-After``, 500...), so real retries are exercised.
+  ``Retry-After``, 500...), so real retries are exercised; :meth:`FakeSlack.slow` makes them answer
+  late, so timeouts are. Every request records when it arrived (``at``, monotonic seconds).
 
 Also: :func:`sign` (the headers Slack sends) and builders for ``block_actions`` and slash-command
 bodies, so tests post exactly what Slack would.
@@ -38,6 +39,7 @@ class Recorded:
     query: dict[str, str]
     status: int = 0  # what the fake answered
     answer: Any = None  # and the body it answered (JSON decoded when it was JSON)
+    at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic())
 
     @property
     def json(self) -> Any:
@@ -69,11 +71,26 @@ class _Fault:
 
 
 @dataclass
+class _Delay:
+    prefix: str
+    seconds: float
+    times: int
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (timed out) before a slow answer: nothing to report."""
+
+
+@dataclass
 class FakeHttp:
     """A recording HTTP server; subclasses answer. ``with`` starts and stops it."""
 
     requests: list[Recorded] = field(default_factory=list)
     _faults: list[_Fault] = field(default_factory=list)
+    _delays: list[_Delay] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
@@ -116,8 +133,7 @@ class FakeHttp:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
@@ -136,10 +152,24 @@ class FakeHttp:
         with self._lock:
             self._faults.append(_Fault(prefix, status, times, retry_after, body))
 
+    def slow(self, prefix: str, seconds: float, times: int) -> None:
+        """The next ``times`` requests whose path starts with ``prefix`` are answered ``seconds`` late."""
+        with self._lock:
+            self._delays.append(_Delay(prefix, seconds, times))
+
     def heal(self) -> None:
-        """Forget every pending fault."""
+        """Forget every pending fault and delay."""
         with self._lock:
             self._faults.clear()
+            self._delays.clear()
+
+    def _delay(self, recorded: Recorded) -> float:
+        with self._lock:
+            for delay in self._delays:
+                if recorded.path.startswith(delay.prefix) and delay.times > 0:
+                    delay.times -= 1
+                    return delay.seconds
+        return 0.0
 
     def _fault(self, recorded: Recorded) -> tuple[int, dict[str, str], Any] | None:
         with self._lock:
@@ -160,6 +190,9 @@ class FakeHttp:
     def _answer(self, recorded: Recorded) -> tuple[int, dict[str, str], Any]:
         with self._lock:
             self.requests.append(recorded)
+        late = self._delay(recorded)
+        if late:
+            time.sleep(late)
         fault = self._fault(recorded)
         if fault is not None:
             return fault

@@ -96,6 +96,7 @@ def test_rate_limits_are_honoured_then_the_alert_goes_through(stage: Stage) -> N
     responder.handle(stage.finding())
     attempts = stage.slack.to("/api/chat.postMessage")
     assert [a.status for a in attempts] == [429, 200]
+    assert attempts[1].at - attempts[0].at >= 1.0, "the retry came before the Retry-After Slack asked for"
     assert incident_of(responder).notes == []
     assert responder.telemetry.counts["NotificationsFailed"] == 0
 
