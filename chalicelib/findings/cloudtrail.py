@@ -8,6 +8,8 @@ failed, for conditions that care). ``type`` is ``<service>:<eventName>`` (``iam:
 Resources are the call's targets, read through :data:`TARGETS` (request parameters and response
 elements per event source, e.g. ``requestParameters.userName`` of an IAM call → ``iam-user``)
 plus the ``resources`` array CloudTrail itself records. The caller is the actor, not a resource.
+Targets of kinds no action handles (snapshots, secrets, keys, detectors...) are ``other`` resources
+with ``details.service`` and ``details.resource_type``, so that notifications and conditions name them.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from .fields import (
     required,
     text,
 )
-from .model import Actor, Finding, Resource
+from .model import GLOBAL_KINDS, Actor, Finding, Resource
 from .resources import ec2_instance_arn, finalize, resource, s3_bucket_arn
 
 WHAT = "CloudTrail event"
@@ -45,19 +47,29 @@ _SHAPE = {
     "security-group": re.compile(r"sg-[0-9A-Za-z]{8,32}"),
     "iam-user": _IAM_NAME,
     "iam-role": _IAM_NAME,
-    "access-key": re.compile(r"[A-Z0-9]{16,128}"),
+    "access-key": re.compile(r"[A-Za-z0-9]{1,128}"),  # IAM's AccessKeyId is \w+; published samples shorten it
     "s3-bucket": re.compile(r"[A-Za-z0-9._-]{1,255}"),
     "cloudtrail-trail": re.compile(r"[A-Za-z0-9._-]{1,128}"),
+    "other": re.compile(r"[\w+=,.@:/-]{1,512}"),
 }
 
-#: (event source, path from the record, kind). ``[]`` in a path walks every list element.
+#: (event source, path from the record, kind). ``[]`` in a path walks every list element. Event source
+#: ``*``: any service. Kind ``arn``: the value must be an ARN, of whatever kind it names; ``other/<type>``:
+#: an ``other`` resource of that resource type (an ARN of any kind we do not handle is taken too).
 TARGETS: tuple[tuple[str, str, str], ...] = (
+    ("*", "requestParameters.resourceArn", "arn"),
+    ("*", "requestParameters.resourceARN", "arn"),
+    ("*", "requestParameters.resourceArns[]", "arn"),
     ("iam.amazonaws.com", "requestParameters.userName", "iam-user"),
     ("iam.amazonaws.com", "requestParameters.roleName", "iam-role"),
+    ("iam.amazonaws.com", "requestParameters.groupName", "other/group"),
+    ("iam.amazonaws.com", "requestParameters.policyArn", "arn"),
     ("iam.amazonaws.com", "requestParameters.accessKeyId", "access-key"),
     ("iam.amazonaws.com", "responseElements.accessKey.accessKeyId", "access-key"),
     ("sts.amazonaws.com", "requestParameters.roleArn", "iam-role"),
     ("rolesanywhere.amazonaws.com", "requestParameters.roleArns[]", "iam-role"),
+    ("rolesanywhere.amazonaws.com", "responseElements.trustAnchor.trustAnchorArn", "arn"),
+    ("rolesanywhere.amazonaws.com", "responseElements.profile.profileArn", "arn"),
     ("s3.amazonaws.com", "requestParameters.bucketName", "s3-bucket"),
     ("lambda.amazonaws.com", "requestParameters.functionName", "lambda-function"),
     ("ec2.amazonaws.com", "requestParameters.instanceId", "ec2-instance"),
@@ -65,16 +77,29 @@ TARGETS: tuple[tuple[str, str, str], ...] = (
     ("ec2.amazonaws.com", "responseElements.instancesSet.items[].instanceId", "ec2-instance"),
     ("ec2.amazonaws.com", "requestParameters.groupId", "security-group"),
     ("ec2.amazonaws.com", "requestParameters.groupSet.items[].groupId", "security-group"),
+    ("ec2.amazonaws.com", "requestParameters.snapshotId", "other/snapshot"),
+    ("ec2.amazonaws.com", "requestParameters.imageId", "other/image"),
+    ("ec2.amazonaws.com", "requestParameters.DeleteFlowLogsRequest.FlowLogId.content", "other/flow-log"),
     ("ec2-instance-connect.amazonaws.com", "requestParameters.instanceId", "ec2-instance"),
     ("ssm.amazonaws.com", "requestParameters.instanceIds[]", "ec2-instance"),
     ("ssm.amazonaws.com", "requestParameters.target", "ec2-instance"),
+    ("secretsmanager.amazonaws.com", "requestParameters.secretId", "other/secret"),
+    ("kms.amazonaws.com", "requestParameters.keyId", "other/key"),
     ("cloudtrail.amazonaws.com", "requestParameters.name", "cloudtrail-trail"),
     ("cloudtrail.amazonaws.com", "requestParameters.trailName", "cloudtrail-trail"),
+    ("guardduty.amazonaws.com", "requestParameters.detectorId", "other/detector"),
     ("rds.amazonaws.com", "requestParameters.dBInstanceIdentifier", "rds-instance"),
     ("rds.amazonaws.com", "requestParameters.vpcSecurityGroupIds[]", "security-group"),
+    ("rds.amazonaws.com", "requestParameters.dBSnapshotIdentifier", "other/snapshot"),
+    ("rds.amazonaws.com", "requestParameters.dBClusterSnapshotIdentifier", "other/cluster-snapshot"),
     ("eks.amazonaws.com", "requestParameters.name", "eks-cluster"),
     ("eks.amazonaws.com", "requestParameters.clusterName", "eks-cluster"),
     ("ecs.amazonaws.com", "requestParameters.cluster", "ecs-cluster"),
+    ("bedrock.amazonaws.com", "requestParameters.modelId", "other/foundation-model"),
+    ("events.amazonaws.com", "responseElements.ruleArn", "arn"),
+    ("cloudfront.amazonaws.com", "responseElements.distribution.aRN", "arn"),
+    ("cloudsearch.amazonaws.com", "responseElements.domainStatus.aRN", "arn"),
+    ("route53resolver.amazonaws.com", "responseElements.resolverQueryLogConfig.arn", "arn"),
 )
 _TARGETS_BY_SOURCE: dict[str, list[tuple[tuple[str, ...], str]]] = {}
 for _source, _path, _kind in TARGETS:
@@ -142,7 +167,7 @@ def _walk(value: Any, path: tuple[str, ...]) -> Iterator[Any]:
 
 def _targets(record: Mapping[str, Any], event_source: str, account: str, region: str, partition: str) -> list[Resource]:
     out: list[Resource] = []
-    for path, kind in _TARGETS_BY_SOURCE.get(event_source, ()):
+    for path, kind in (*_TARGETS_BY_SOURCE.get("*", ()), *_TARGETS_BY_SOURCE.get(event_source, ())):
         for value in _walk(record, path):
             target = _target(kind, ident(value), record, account, region, partition)
             if target is not None:
@@ -173,30 +198,29 @@ def _target(
 ) -> Resource | None:
     if value is None:
         return None
+    kind, _, other_type = kind.partition("/")
     from_arn = resource_from_arn(value)
     if from_arn is not None:
-        if from_arn.kind != kind:
+        if kind != "arn" and from_arn.kind != kind:
             return None
         return resource(
-            kind,
+            from_arn.kind,
             id=from_arn.id,
             arn=from_arn.arn,
             name=from_arn.name,
             account=from_arn.account or account,
-            region=from_arn.region or (None if kind in ("iam-user", "iam-role") else region),
+            region=from_arn.region or (None if from_arn.kind in GLOBAL_KINDS else region),
             details=dict(from_arn.details),
         )
+    if kind == "arn":
+        return None
     shape = _SHAPE.get(kind)
     if shape is not None and not shape.fullmatch(value):
         return None
     if kind in ("iam-user", "iam-role"):
         return resource(kind, name=value, account=account)
     if kind == "access-key":
-        user = first(
-            ident(record, "responseElements", "accessKey", "userName"),
-            ident(record, "requestParameters", "userName"),
-        )
-        return resource(kind, id=value, account=account, details={"user_name": user})
+        return resource(kind, id=value, account=account, details=_key_owner(record))
     if kind == "ec2-instance":
         return resource(
             kind,
@@ -214,7 +238,28 @@ def _target(
         return resource(kind, name=name or None, account=account, region=region, details={"qualifier": qualifier})
     if kind == "s3-bucket":
         return resource(kind, name=value, arn=s3_bucket_arn(partition, value), account=account)
+    if kind == "other":
+        service = ident(record, "eventSource") or ""
+        details = {"service": service.split(".", 1)[0], "resource_type": other_type}
+        return resource(kind, id=value, account=account, region=region, details=details)
     return resource(kind, name=value, account=account, region=region)
+
+
+def _key_owner(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Whose key it is: the user the call names, else the caller (IAM's CreateAccessKey, UpdateAccessKey...
+    act on the caller's own keys when no ``UserName`` is given), root included."""
+    named = first(
+        ident(record, "responseElements", "accessKey", "userName"),
+        ident(record, "requestParameters", "userName"),
+    )
+    if named is not None:
+        return {"user_name": named, "user_type": "IAMUser"}
+    caller_type = ident(record, "userIdentity", "type")
+    if caller_type == "Root":
+        return {"user_type": "Root"}
+    if caller_type == "IAMUser":
+        return {"user_name": ident(record, "userIdentity", "userName"), "user_type": "IAMUser"}
+    return {}
 
 
 def _actor(record: Mapping[str, Any], identity: Mapping[str, Any]) -> Actor:

@@ -23,7 +23,9 @@ _ARN_PARTS = (
 _BUCKET = re.compile(r"[A-Za-z0-9._-]{1,255}")
 
 
-def principal_resource(user_type: str | None, user_name: str | None, account: str | None) -> Resource | None:
+def principal_resource(
+    user_type: str | None, user_name: str | None, account: str | None, *, inferred: bool = False
+) -> Resource | None:
     """The IAM user or role an access key belongs to.
 
     ``IAMUser`` → ``iam-user``; ``AssumedRole``/``Role`` → ``iam-role`` (GuardDuty puts the role
@@ -33,7 +35,8 @@ def principal_resource(user_type: str | None, user_name: str | None, account: st
     kind = _PRINCIPAL_KIND.get(user_type or "")
     if kind is None or user_name is None:
         return None
-    return Resource(kind, name=user_name, account=account, details={"from_access_key": True})
+    details = {"from_access_key": True, "user_type_inferred": True} if inferred else {"from_access_key": True}
+    return Resource(kind, name=user_name, account=account, details=details)
 
 
 def access_key_resources(
@@ -48,11 +51,13 @@ def access_key_resources(
 
     When the principal type is unknown (legacy ASFF ``UserName``, trimmed OCSF captures) a
     long-term ``AKIA…`` key can only belong to an IAM user or the root user, so a named non-root
-    owner is taken to be an IAM user (``details.user_type_inferred``); ``ASIA…`` session keys are
-    ambiguous and name no principal.
+    owner is taken to be an IAM user (``details.user_type_inferred``); so is a named non-root owner
+    without a key (GuardDuty's console-login findings in ASFF: ``AWS::IAM::AccessKey:null``).
+    ``ASIA…`` session keys are ambiguous (the name may be a role's) and name no principal.
     """
     inferred = False
-    if user_type is None and key_id and key_id.startswith("AKIA") and user_name and user_name.lower() != "root":
+    long_term = key_id is None or key_id.startswith("AKIA")
+    if user_type is None and long_term and user_name and user_name.lower() != "root":
         user_type, inferred = "IAMUser", True
     out: list[Resource] = []
     if key_id is not None:
@@ -65,7 +70,7 @@ def access_key_resources(
             }
         )
         out.append(Resource("access-key", id=key_id, account=account, details=details))
-    principal = principal_resource(user_type, user_name, account)
+    principal = principal_resource(user_type, user_name, account, inferred=inferred)
     if principal is not None:
         out.append(principal)
     return out

@@ -108,7 +108,8 @@ def test_principal_type_from_asff_details(load, principal_type, kind) -> None:
 def test_console_login_finding_with_null_key(load) -> None:
     finding = only(load(SH + "sh_c7n_Custom-Action_event-securityhub-iamkey-finding-action.json"))
     assert finding.type == "UnauthorizedAccess:IAMUser/ConsoleLogin"
-    assert finding.resources == ()  # Id "AWS::IAM::AccessKey:null": no key, user type unknown
+    # Id "AWS::IAM::AccessKey:null": no key; a named non-root owner without a key is an IAM user
+    assert [(r.kind, r.name) for r in finding.resources] == [("iam-user", "kapil")]
     assert finding.actor.user_name == "kapil"
     assert finding.actor.access_key_id is None
     assert finding.actor.source_ip == "208.115.85.104"
