@@ -43,13 +43,14 @@ _FOLDED_TABLE = {"equals": "folded", "prefix": "folded_prefix", "suffix": "folde
 class _StringTests:
     """Every string test of one role (accepting, or excluding for anything-but) on one path."""
 
-    __slots__ = ("any", "folds", "strings", "wildcards")
+    __slots__ = ("any", "folds", "has_folds", "has_wildcards", "strings", "wildcards")
 
     def __init__(self) -> None:
         self.strings = Strings()
         self.wildcards = Wildcards()
         self.folds = CaseFolds()
         self.any = 0  # empty prefixes/suffixes and "*" accept any string (set by freeze)
+        self.has_wildcards = self.has_folds = False  # (set by freeze: plain attributes are cheaper to test)
 
     def add_ignore_case(self, text: IgnoreCase, how: str, bits: int) -> None:
         if text.ascii:
@@ -66,12 +67,13 @@ class _StringTests:
     def freeze(self) -> None:
         self.any = self.strings.freeze()
         self.wildcards.freeze()
+        self.has_wildcards, self.has_folds = bool(self.wildcards), bool(self.folds)
 
     def mask(self, leaf: Leaf) -> int:
         mask = self.any | self.strings.mask(leaf)
-        if self.wildcards:
+        if self.has_wildcards:
             mask |= self.wildcards.mask(leaf.key)
-        if self.folds:
+        if self.has_folds:
             mask |= self.folds.mask(leaf.key)
         return mask
 
@@ -85,6 +87,8 @@ class PathIndex:
         "excluded_numbers",
         "excluding",
         "generic",
+        "has_cidr",
+        "has_numeric",
         "ip_exact",
         "missing",
         "numeric",
@@ -105,6 +109,7 @@ class PathIndex:
         self.other_exact: dict[Any, int] = {}  # numbers, true, false, null
         self.numeric = RangeIndex()
         self.cidr = {4: RangeIndex(), 6: RangeIndex()}  # by IP version, over the address as an integer
+        self.has_numeric = self.has_cidr = False  # (set by freeze)
         self.excluding = 0  # alternatives whose test is one anything-but: accepted unless excluded
         self.excluded = _StringTests()
         self.excluded_numbers: dict[float, int] = {}
@@ -174,6 +179,8 @@ class PathIndex:
         self.excluded.freeze()
         for ranges in (self.numeric, *self.cidr.values()):
             ranges.freeze()
+        self.has_numeric = bool(self.numeric)
+        self.has_cidr = bool(self.ip_exact) or any(self.cidr.values())
 
     def accepting(self, leaf: Leaf) -> int:
         """The alternatives whose test on this path accepts ``leaf``."""
@@ -181,12 +188,10 @@ class PathIndex:
         mask = self.any_leaf
         if kind == STR:
             mask |= self.strings.mask(leaf)
-            if (self.ip_exact or self.cidr[4] or self.cidr[6]) and leaf.ip is not None:
+            if self.has_cidr and leaf.ip is not None:  # IP literals: exact values and CIDR blocks
                 ip = leaf.ip
                 mask |= self.ip_exact.get(ip, 0)
-                ranges = self.cidr[ip.version]
-                if ranges:
-                    mask |= ranges.mask(int(ip))
+                mask |= self.cidr[ip.version].mask(int(ip))
             if self.excluding:
                 mask |= self.excluding & ~self.excluded.mask(leaf)
         elif kind == OTHER:
@@ -197,7 +202,7 @@ class PathIndex:
             if number is None:
                 mask |= self.excluding
             else:
-                if self.numeric:
+                if self.has_numeric:
                     mask |= self.numeric.mask(number)
                 if self.excluding:
                     mask |= self.excluding & ~self.excluded_numbers.get(number, 0)

@@ -80,7 +80,7 @@ class Affixes:
 class Strings:
     """Exact values (case-sensitive or ASCII-lowered), prefixes and suffixes (likewise)."""
 
-    __slots__ = ("equal", "folded", "folded_prefix", "folded_suffix", "prefix", "suffix")
+    __slots__ = ("_affixes", "equal", "folded", "folded_prefix", "folded_suffix", "prefix", "suffix")
 
     def __init__(self) -> None:
         self.equal: dict[str, int] = {}
@@ -89,6 +89,7 @@ class Strings:
         self.suffix = Affixes(suffix=True)
         self.folded_prefix = Affixes(folded=True)
         self.folded_suffix = Affixes(suffix=True, folded=True)
+        self._affixes: tuple[Affixes, ...] = ()  # the non-empty tables (set by freeze)
 
     def add(self, table: str, text: str, bits: int) -> None:
         """``table``: ``equal``, ``folded``, ``prefix``, ``suffix``, ``folded_prefix`` or ``folded_suffix``."""
@@ -104,6 +105,7 @@ class Strings:
         for affixes in (self.prefix, self.suffix, self.folded_prefix, self.folded_suffix):
             affixes.freeze()
             empty |= affixes.empty
+        self._affixes = tuple(a for a in (self.prefix, self.suffix, self.folded_prefix, self.folded_suffix) if a)
         return empty
 
     def mask(self, leaf: Leaf) -> int:
@@ -113,9 +115,8 @@ class Strings:
             lower = leaf.ascii_lower
             if lower is not None:
                 mask |= self.folded.get(lower, 0)
-        for affixes in (self.prefix, self.suffix, self.folded_prefix, self.folded_suffix):
-            if affixes:
-                mask |= affixes.mask(text)
+        for affixes in self._affixes:
+            mask |= affixes.mask(text)
         return mask
 
 
