@@ -6,6 +6,7 @@ does; the assertions read the exact JSON it received.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.findings import normalize
 from chalicelib.findings.model import Actor, Finding, Resource
 from chalicelib.incidents import Approval, MemoryIncidentStore, StepRecord
 from chalicelib.notify import slack_blocks as blocks
@@ -20,13 +22,21 @@ from chalicelib.notify.slack import SlackNotifier
 from chalicelib.notify.slack_api import SlackApi
 from clampdown.local_slack.limits import problems
 from clampdown.local_slack.server import FakeSlack
+from tests.conftest import CORPUS, corpus_event
 
-INJECTION = "<!channel> <@U0ADMIN> <#C0SECRET|secret> <https://evil.example/x|Open the report> @here @Everyone *b* _i_ ~s~ `c` &lt; > q\u202egnp.exe"
-#: The same string as it must appear in mrkdwn (bidi override dropped, broadcast words broken).
+INJECTION = (
+    "<!channel> <@U0ADMIN> <#C0SECRET|secret> <https://evil.example/x|Open the report> @here @Everyone *b* _i_ ~s~ "
+    "`c` &lt; > q\u202egnp.exe\x85\u2028\u2029\u061c\x9b"
+)
+#: The same string as it must appear in mrkdwn (controls, separators and bidi marks dropped,
+#: broadcast words broken).
 ESCAPED = (
     "&lt;!channel&gt; &lt;@U0ADMIN&gt; &lt;#C0SECRET|secret&gt; &lt;https://evil.example/x|Open the report&gt; "
     "@\u200bhere @\u200bEveryone *b* _i_ ~s~ `c` &amp;lt; &gt; qgnp.exe"
 )
+#: What must never reach Slack: C0 (but tab and newline) and C1 controls, DEL, line and paragraph
+#: separators, bidi marks, embeddings, overrides and isolates.
+DROPPED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 #: In inline code: backticks become U+02CB.
 ESCAPED_CODE = "`" + ESCAPED.replace("`c`", "\u02cbc\u02cb") + "`"
 
@@ -56,7 +66,7 @@ def assert_inert(message: dict[str, Any]) -> None:
         assert "<" not in leftover and ">" not in leftover, text
         assert not re.search(r"@(here|channel|everyone)\b", leftover, re.IGNORECASE), text
         assert not re.search(r"&(?!amp;|lt;|gt;)", leftover), f"a bare or broken entity: {text!r}"
-        assert "\u202e" not in text
+        assert not DROPPED.search(text), f"a control, separator or bidi character: {text!r}"
 
 
 def hostile_finding(inj: str = INJECTION, n_resources: int = 2, n_tags: int = 3, tag: str | None = None) -> Finding:
@@ -296,3 +306,69 @@ def test_every_renderer_keeps_within_its_limit_even_a_tiny_one(limit: int) -> No
     for render in (blocks.escape, blocks.code, blocks.code_block):
         assert blocks.slack_len(render("abcdef&<>" * 3, limit)) <= max(limit, 1)
     assert blocks.code("abcdef", 3) == "`…`" and blocks.code("abcdef", 2) == "…"
+
+
+# -- real GuardDuty findings, every string field hostile, through the real normalizer --------------
+#: Fields the normalizer dispatches on or parses: with a hostile value the event is refused (no
+#: timestamp) or the value is never used as text (an unknown resource type names no resource).
+#: Everything else a finding carries is replaced.
+ROUTING = frozenset({"source", "detail-type", "version", "time", "updatedAt", "UpdatedAt"})
+RESOURCE_TYPES = ROUTING | {"resourceType", "ResourceType"}
+GUARDDUTY_EVENTS = sorted(
+    path.relative_to(CORPUS).as_posix()
+    for path in (CORPUS / "guardduty").glob("*.json")
+    if "PARTIAL" not in path.name  # an excerpt without its envelope: not an event
+)
+
+
+def hostile(value: Any, keep: frozenset[str], counter: Iterator[int], key: str | None = None) -> Any:
+    """Every string not under a ``keep`` key replaced by a numbered injection payload."""
+    if isinstance(value, dict):
+        return {k: hostile(v, keep, counter, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [hostile(v, keep, counter, key) for v in value]
+    if isinstance(value, str) and key not in keep:
+        return f"F{next(counter):04d} {INJECTION}"
+    return value
+
+
+def marker(text: str | None) -> str | None:
+    """The payload number a finding string starts with (``F0042``), if it came from the event."""
+    found = re.match(r"F\d{4} ", text or "")
+    return found.group(0) if found else None
+
+
+@pytest.mark.parametrize("keep", [ROUTING, RESOURCE_TYPES], ids=["every-string", "resource-types-kept"])
+@pytest.mark.parametrize("relative", GUARDDUTY_EVENTS)
+def test_real_findings_with_every_string_hostile_are_rendered_inert(
+    slack: FakeSlack, relative: str, keep: frozenset[str]
+) -> None:
+    event = hostile(corpus_event(relative), keep, itertools.count())
+    [finding, *_] = normalize(event)
+    store = MemoryIncidentStore()
+    incident, _ = store.upsert_incident(finding, "2026-01-01T00:00:00Z")
+    target = finding.resources[0].to_dict() if finding.resources else None
+    plan = {"calls": [{"call": "iam:UpdateAccessKey", "params": {"Target": target, "Actor": finding.actor.to_dict()}}]}
+    waiting = StepRecord(
+        incident.id, "k0", "p", 0, "iam.deactivate-access-key", "pending-approval", "approval",
+        target=target, plan=plan, reason=finding.title, approval_id="a" * 22, created_at="2026-01-01T00:00:00Z",
+    )  # fmt: skip
+    approval = Approval("a" * 22, incident.id, "k0", "pending", "2026-01-01T00:00:00Z", 1.9e9, ["U0ALICE"])
+    channel = notifier(slack, store)
+    channel.approval_requested(incident, waiting, approval)
+    channel.incident_changed(incident, [waiting])
+    posts = slack.calls("chat.postMessage")
+    assert len(posts) == 2
+    for post in posts:
+        assert post.answer["ok"] is True, post.answer  # within Slack's limits
+        assert_inert(post.params)
+
+    # The hostile text did reach the messages (escaped): the finding's own strings are shown.
+    approval_text, alert_text = (json.dumps(p.params, ensure_ascii=False) for p in posts)
+    actor = finding.actor
+    shown = [finding.title, finding.type, actor.principal_arn or actor.user_name, actor.source_ip]
+    shown += [r.name or r.id or r.arn for r in finding.resources[: blocks.MAX_RESOURCES]]
+    expected = {m for m in map(marker, shown) if m}
+    assert marker(finding.title), "the title came from the hostile event"
+    assert not {m for m in expected if m not in alert_text}, "finding strings missing from the alert"
+    assert marker(finding.title) in approval_text
