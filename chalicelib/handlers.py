@@ -13,8 +13,6 @@ import json
 from functools import cache
 from typing import Any
 
-from chalicelib import wiring
-
 SERVICE = "clampdown"
 NAMESPACE = "Clampdown"
 
@@ -109,7 +107,7 @@ def _handle_message(record: Any) -> str | None:
     logger().remove_keys(["correlation_id"])
     try:
         message = parse_body(record.body)
-        report = wiring.responder(PowertoolsTelemetry()).handle(message)
+        report = _responder().handle(message)
     except Exception as exc:
         # The message stays on the queue (then the DLQ); the log says exactly why.
         logger().error(
@@ -132,8 +130,16 @@ def _handle_message(record: Any) -> str | None:
     return str(report.incidents[0]) if report.incidents else None
 
 
+def _responder() -> Any:
+    """The process-wide responder, built on the first event (``chalicelib.wiring`` and what it pulls in, the
+    findings model, the pattern engine and the playbook library, are imported then: ``import app`` stays light)."""
+    from chalicelib import wiring
+
+    return wiring.responder(PowertoolsTelemetry())
+
+
 def _tracing() -> bool:
-    return bool(wiring.responder(PowertoolsTelemetry()).runner.settings.tracing)
+    return bool(_responder().runner.settings.tracing)
 
 
 def handle_sqs(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -153,7 +159,7 @@ def process_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One SQS batch through the responder, with Powertools' partial batch failures."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-    responder = wiring.responder(PowertoolsTelemetry())
+    responder = _responder()
     if (
         responder.runner.idempotency is not None
         and context is not None
