@@ -148,6 +148,10 @@ class IncidentStore(ABC):
         """Create the incident for ``finding``, or count a new delivery; True when it was created."""
 
     @abstractmethod
+    def record_delivery(self, finding: Finding, now: str) -> Incident | None:
+        """Count a delivery of ``finding`` on its incident if one exists (never creates one)."""
+
+    @abstractmethod
     def get_incident(self, incident_id: str) -> Incident | None: ...
 
     @abstractmethod
@@ -163,6 +167,11 @@ class IncidentStore(ABC):
 
     @abstractmethod
     def put_step(self, record: StepRecord) -> None: ...
+
+    @abstractmethod
+    def put_step_if(self, record: StepRecord, expected_status: str) -> bool:
+        """Write the step only if its stored status is still ``expected_status``: of several runners moving
+        it on at once (duplicate commands), exactly one gets True."""
 
     @abstractmethod
     def list_steps(self, incident_id: str) -> list[StepRecord]:
@@ -228,13 +237,16 @@ class MemoryIncidentStore(IncidentStore):
             if existing is None:
                 self.incidents[incident_id] = _new_incident(finding, incident_id, now)
                 return _copy(self.incidents[incident_id]), True
-            existing.deliveries += 1
-            existing.last_seen = max(existing.last_seen, now)
-            if finding.source not in existing.sources:
-                existing.sources.append(finding.source)
-            if finding.id not in existing.finding_ids:
-                existing.finding_ids.append(finding.id)
+            _count_delivery(existing, finding, now)
             return _copy(existing), False
+
+    def record_delivery(self, finding: Finding, now: str) -> Incident | None:
+        with self._lock:
+            existing = self.incidents.get(incident_id_for(finding))
+            if existing is None:
+                return None
+            _count_delivery(existing, finding, now)
+            return _copy(existing)
 
     def get_incident(self, incident_id: str) -> Incident | None:
         with self._lock:
@@ -262,6 +274,14 @@ class MemoryIncidentStore(IncidentStore):
             self.steps[(record.incident_id, record.key)] = StepRecord.from_dict(
                 json.loads(json.dumps(record.to_dict(), default=str))
             )
+
+    def put_step_if(self, record: StepRecord, expected_status: str) -> bool:
+        with self._lock:
+            stored = self.steps.get((record.incident_id, record.key))
+            if stored is None or stored.status != expected_status:
+                return False
+            self.put_step(record)
+            return True
 
     def list_steps(self, incident_id: str) -> list[StepRecord]:
         with self._lock:
@@ -308,6 +328,15 @@ class MemoryIncidentStore(IncidentStore):
             ]
 
 
+def _count_delivery(incident: Incident, finding: Finding, now: str) -> None:
+    incident.deliveries += 1
+    incident.last_seen = max(incident.last_seen, now)
+    if finding.source not in incident.sources:
+        incident.sources.append(finding.source)
+    if finding.id not in incident.finding_ids:
+        incident.finding_ids.append(finding.id)
+
+
 def _copy(incident: Incident) -> Incident:
     return Incident.from_dict(json.loads(json.dumps(incident.to_dict(), default=str)))
 
@@ -346,6 +375,27 @@ class DynamoIncidentStore(IncidentStore):
         item = response["Attributes"]
         return self._incident(item), item["deliveries"]["N"] == "1"
 
+    def record_delivery(self, finding: Finding, now: str) -> Incident | None:
+        try:
+            response = self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"INC#{incident_id_for(finding)}"}, "sk": {"S": "META"}},
+                UpdateExpression=(
+                    "SET last_seen = :now, gsi1sk = :now ADD deliveries :one, sources :source, finding_ids :fid"
+                ),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={
+                    ":now": {"S": now},
+                    ":one": {"N": "1"},
+                    ":source": {"SS": [finding.source]},
+                    ":fid": {"SS": [finding.id]},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return self._incident(response["Attributes"])
+
     def _incident(self, item: Mapping[str, Any]) -> Incident:
         incident = Incident.from_dict(json.loads(item["data"]["S"]))
         incident.first_seen = item["first_seen"]["S"]
@@ -380,15 +430,26 @@ class DynamoIncidentStore(IncidentStore):
         )
 
     def list_incidents(self, limit: int = 50) -> list[Incident]:
-        response = self.client.query(
-            TableName=self.table,
-            IndexName=INDEX_NAME,
-            KeyConditionExpression="gsi1pk = :gsi",
-            ExpressionAttributeValues={":gsi": {"S": "INCIDENT"}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [self._incident(item) for item in response["Items"]]
+        """Pages through the index until ``limit`` incidents are read (a page holds at most 1 MB)."""
+        incidents: list[Incident] = []
+        start: dict[str, Any] | None = None
+        while len(incidents) < limit:
+            query: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": INDEX_NAME,
+                "KeyConditionExpression": "gsi1pk = :gsi",
+                "ExpressionAttributeValues": {":gsi": {"S": "INCIDENT"}},
+                "ScanIndexForward": False,
+                "Limit": limit - len(incidents),
+            }
+            if start:
+                query["ExclusiveStartKey"] = start
+            response = self.client.query(**query)
+            incidents.extend(self._incident(item) for item in response["Items"])
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return incidents[:limit]
 
     # -- steps and timeline -----------------------------------------------------------------
     def get_step(self, incident_id: str, key: str) -> StepRecord | None:
@@ -400,15 +461,29 @@ class DynamoIncidentStore(IncidentStore):
         return StepRecord.from_dict(json.loads(item["data"]["S"])) if item else None
 
     def put_step(self, record: StepRecord) -> None:
-        self.client.put_item(
-            TableName=self.table,
-            Item={
-                "pk": {"S": f"INC#{record.incident_id}"},
-                "sk": {"S": f"STEP#{record.key}"},
-                "status": {"S": record.status},
-                "data": {"S": json.dumps(record.to_dict(), default=str)},
-            },
-        )
+        self.client.put_item(TableName=self.table, Item=self._step_item(record))
+
+    def put_step_if(self, record: StepRecord, expected_status: str) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=self._step_item(record),
+                ConditionExpression="#status = :expected",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":expected": {"S": expected_status}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    @staticmethod
+    def _step_item(record: StepRecord) -> dict[str, Any]:
+        return {
+            "pk": {"S": f"INC#{record.incident_id}"},
+            "sk": {"S": f"STEP#{record.key}"},
+            "status": {"S": record.status},
+            "data": {"S": json.dumps(record.to_dict(), default=str)},
+        }
 
     def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
