@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,8 +45,25 @@ class _Credentials:
 
 
 @dataclass
+class _MemberSession:
+    """One assumed-role session in a member account and region, and the clients made from it."""
+
+    credentials: _Credentials
+    clients: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class AwsClients:
-    """Implements ``actions.base.AwsProvider``. One per responder process; thread-safe."""
+    """Implements ``actions.base.AwsProvider``. One per responder process; thread-safe.
+
+    Home-account clients are made once per (service, region). A member account is reached through an
+    assumed-role session per (account, region, label), the label being the incident id: each change in
+    that account then shows in its CloudTrail under a session naming the incident, which is what a
+    reviewer of that account needs. The price is one ``AssumeRole`` per incident and account-region (a
+    step's calls all share it). Sessions live in an LRU of at most ``max_sessions`` (each holds its
+    credentials and its clients), so a long-lived Lambda instance that handles thousands of incidents
+    keeps a bounded cache; an incident whose session was evicted and that acts again assumes the role again.
+    """
 
     #: The account the responder runs in; None means "learn it from STS when first needed".
     home_account: str | None = None
@@ -57,8 +75,10 @@ class AwsClients:
     retry: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_RETRY))
     external_id: str | None = None
     session_factory: Callable[..., Any] | None = None
-    _clients: dict[tuple[str, str | None, str | None, str | None], Any] = field(default_factory=dict, repr=False)
-    _credentials: dict[tuple[str, str | None, str], _Credentials] = field(default_factory=dict, repr=False)
+    #: The most member-account sessions kept (least recently used first out).
+    max_sessions: int = 32
+    _clients: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False)
+    _sessions: OrderedDict[tuple[str, str | None, str], _MemberSession] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _session: Any = field(default=None, repr=False)
 
@@ -83,17 +103,21 @@ class AwsClients:
 
     def client(self, service: str, *, account: str | None, region: str | None, session_label: str | None = None) -> Any:
         region = region or self.default_region or self._base_session().region_name
-        foreign = account is not None and account != self.home()
-        label = (session_label or self.session_label) if foreign else None
-        key = (service, account if foreign else None, region, label)
-        with self._lock:
-            cached = self._clients.get(key)
-        if cached is not None and (not foreign or self._credentials[(account, region, label)].fresh):  # type: ignore[index]
+        if account is None or account == self.home():
+            key = (service, region)
+            with self._lock:
+                cached = self._clients.get(key)
+            if cached is None:
+                cached = self._base_session().client(service, region_name=region, config=self._config())
+                with self._lock:
+                    cached = self._clients.setdefault(key, cached)
             return cached
-        if foreign:
-            assert account is not None and label is not None
-            creds = self._assume(account, region, label)
-            client = self._base_session().client(
+        session = self._member_session(account, region, session_label or self.session_label)
+        with self._lock:
+            found = session.clients.get(service)
+        if found is None:
+            creds = session.credentials
+            found = self._base_session().client(
                 service,
                 region_name=region,
                 aws_access_key_id=creds.access_key,
@@ -101,20 +125,34 @@ class AwsClients:
                 aws_session_token=creds.token,
                 config=self._config(),
             )
-        else:
-            client = self._base_session().client(service, region_name=region, config=self._config())
+            with self._lock:
+                found = session.clients.setdefault(service, found)
+        return found
+
+    def cached_sessions(self) -> int:
+        """How many member-account sessions are held (bounded by ``max_sessions``)."""
         with self._lock:
-            self._clients[key] = client
-        return client
+            return len(self._sessions)
+
+    def _member_session(self, account: str, region: str | None, label: str) -> _MemberSession:
+        key = (account, region, label)
+        with self._lock:
+            found = self._sessions.get(key)
+            if found is not None and found.credentials.fresh:
+                self._sessions.move_to_end(key)
+                return found
+        session = _MemberSession(self._assume(account, region, label))
+        with self._lock:
+            self._sessions[key] = session
+            self._sessions.move_to_end(key)
+            while len(self._sessions) > self.max_sessions:
+                self._sessions.popitem(last=False)
+        return session
 
     def role_arn(self, account: str) -> str:
         return f"arn:{self.partition}:iam::{account}:role/{self.member_role_name}"
 
     def _assume(self, account: str, region: str | None, label: str) -> _Credentials:
-        cache_key = (account, region, label)
-        cached = self._credentials.get(cache_key)
-        if cached and cached.fresh:
-            return cached
         # The STS client of the target region: opt-in regions reject the global endpoint's tokens.
         sts = self.client("sts", account=None, region=region)
         params: dict[str, Any] = {
@@ -127,10 +165,7 @@ class AwsClients:
         response = sts.assume_role(**params)["Credentials"]
         expiration = response["Expiration"]
         expires_at = expiration.timestamp() if hasattr(expiration, "timestamp") else time.time() + 3600
-        creds = _Credentials(response["AccessKeyId"], response["SecretAccessKey"], response["SessionToken"], expires_at)
-        with self._lock:
-            self._credentials[cache_key] = creds
-        return creds
+        return _Credentials(response["AccessKeyId"], response["SecretAccessKey"], response["SessionToken"], expires_at)
 
     def for_incident(self, incident_id: str) -> IncidentAws:
         """A view whose assumed-role sessions are named after the incident; clients stay shared."""
