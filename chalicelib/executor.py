@@ -96,11 +96,23 @@ class StepRunner:
     def _log(self, incident: Incident, kind: str, message: str, **data: Any) -> None:
         self.store.log(incident.id, LogEntry(iso(self.clock()), kind, message, data))
 
-    def _finish(self, incident: Incident, record: StepRecord, status: str, reason: str | None = None) -> StepRecord:
+    def _finish(
+        self,
+        incident: Incident,
+        record: StepRecord,
+        status: str,
+        reason: str | None = None,
+        *,
+        expected: str | None = None,
+    ) -> StepRecord:
+        """Record the step's new status (only over ``expected`` when given; else the stored step is returned)."""
         now = iso(self.clock())
         record.history.append({"time": now, "status": status, **({"reason": reason} if reason else {})})
         record.status, record.reason, record.updated_at = status, reason, now
-        self.store.put_step(record)
+        if expected is None:
+            self.store.put_step(record)
+        elif not self.store.put_step_if(record, expected):
+            return self._stored(record)
         target = describe_target(record.target)
         self._log(
             incident,
@@ -123,7 +135,7 @@ class StepRunner:
         for planned in plan.steps:
             existing = self.store.get_step(incident.id, planned.key) if known is None else known.get(planned.key)
             if existing is not None and (existing.terminal or existing.status == "pending-approval"):
-                if existing.status == "failed" and planned.step.on_error == "stop":
+                if existing.status == "failed" and planned.on_error == "stop":
                     stopped = f"step {existing.step} ({existing.action}) failed"
                 records.append(existing)
                 continue
@@ -139,7 +151,7 @@ class StepRunner:
                 continue
             record = self.run_step(incident, plan, planned, existing)
             records.append(record)
-            if record.status == "failed" and planned.step.on_error == "stop":
+            if record.status == "failed" and planned.on_error == "stop":
                 stopped = f"step {planned.step.index} ({planned.action}) failed"
         if known is not None:
             known.update((r.key, r) for r in records)
@@ -168,6 +180,10 @@ class StepRunner:
         record = existing or self._new_record(incident, plan, planned)
         if planned.skipped:
             return self._finish(incident, record, "skipped", planned.skipped)
+        if planned.error:
+            record.result = {"status": "failed", "error_code": "InvalidParameter", "reason": planned.error}
+            self.telemetry.count("StepsInvalidParameter")
+            return self._finish(incident, record, "failed", planned.error)
         action = REGISTRY[planned.action](planned.params)
         ctx = self.context(incident, plan.finding, plan.playbook.name)
         refusal = self.guardrails.refuse(action, planned.target, ctx) or action.skip_reason(ctx, planned.target)
@@ -226,26 +242,34 @@ class StepRunner:
         return self._finish(incident, record, "pending-approval", reason or "the playbook requires approval")
 
     def run_approved(self, incident: Incident, record: StepRecord, approval: Approval) -> StepRecord:
-        """Carry out a decided approval: execute (approved) or close (denied/expired) the step."""
+        """Carry out a decided approval: execute (approved) or close (denied/expired) the step.
+
+        Commands can arrive more than once and at once (SQS at-least-once, the sweep re-queuing a lost
+        command, the CLI sending it again): the step leaves ``pending-approval`` through a conditional
+        write, so exactly one runner carries it out; the others return the step as it is.
+        """
         if record.status != "pending-approval" or record.approval_id != approval.id:
             return record  # already handled: double clicks and redeliveries end here
         if approval.status in ("denied", "expired"):
             who = f" by {approval.decided_by}" if approval.decided_by else ""
-            return self._finish(
-                incident,
-                record,
-                approval.status,
-                f"{approval.status}{who}" + (f": {approval.reason}" if approval.reason else ""),
-            )
+            reason = f"{approval.status}{who}" + (f": {approval.reason}" if approval.reason else "")
+            return self._finish(incident, record, approval.status, reason, expected="pending-approval")
         if approval.status != "approved":
             return record
         record.approved_by = approval.decided_by
+        record.status, record.updated_at = "running", iso(self.clock())
+        if not self.store.put_step_if(record, "pending-approval"):
+            return self._stored(record)
         finding = Finding.from_dict(incident.finding)
         action = REGISTRY[record.action](record.params)
         target = Resource.from_dict(record.target) if record.target else None
         if action.changes_aws and self.kill_switch is not None and self.kill_switch.engaged():
             return self._finish(incident, record, "skipped", "kill switch is on: nothing is applied")
         return self.execute(incident, finding, record, action, target)
+
+    def _stored(self, record: StepRecord) -> StepRecord:
+        """The step as another runner left it (it won the race to move it on)."""
+        return self.store.get_step(record.incident_id, record.key) or record
 
     # -- execution --------------------------------------------------------------------------
     def execute(

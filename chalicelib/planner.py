@@ -6,6 +6,8 @@ responder hands the plans to the guardrails and the executor.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +18,8 @@ from chalicelib.actions.base import ActionError
 from chalicelib.findings import Finding, Resource, canonical_event, normalize
 from chalicelib.playbooks.library import Library
 from chalicelib.playbooks.model import FINDING_TARGET, Playbook, Step
-from chalicelib.playbooks.template import UnresolvedTemplate, render_value
+from chalicelib.playbooks.params import param_problem
+from chalicelib.playbooks.template import UnresolvedTemplate, contains_template, render_value
 
 
 def effective_mode(playbook: Playbook, step: Step) -> str:
@@ -37,11 +40,19 @@ class PlannedStep:
     mode: str
     key: str
     skipped: str | None = None
+    #: Why the step cannot run as written (a rendered parameter breaks the action's schema): it is
+    #: recorded as failed, and its ``on_error`` decides the rest of the plan.
+    error: str | None = None
     plan: ActionPlan | None = None
 
     @property
     def action(self) -> str:
         return self.step.action
+
+    @property
+    def on_error(self) -> str:
+        """The step's own ``on_error``, else its action's default (notifications never stop a playbook)."""
+        return self.step.on_error or REGISTRY[self.step.action].default_on_error
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -55,6 +66,8 @@ class PlannedStep:
             out["name"] = self.step.name
         if self.skipped:
             out["skipped"] = self.skipped
+        if self.error:
+            out["error"] = self.error
         if self.plan is not None:
             plan = self.plan.to_dict()
             out["calls"] = plan["calls"]
@@ -118,21 +131,55 @@ def step_key(finding: Finding, playbook: Playbook, step: Step, target: Resource 
     """What makes a step's effect unique, so that it happens once.
 
     A change to AWS is keyed on what it acts on: the underlying finding (the same whichever shape
-    delivered it), the action and its target, so two playbooks (e.g. one for native GuardDuty
-    events, one for their Security Hub copies) never contain the same resource twice. Other steps
-    (notifications) are keyed on the playbook step.
+    delivered it), the action, its target and, when the step has parameters, a digest of them as the
+    playbook wrote them. So two playbooks asking for the same containment (e.g. one for native
+    GuardDuty events, one for their Security Hub copies) act once, two steps of different intent
+    (two ``tag`` steps with different tags) are two steps, and a finding update that changes what a
+    template renders to never runs a step again. Other steps (notifications) are keyed on the
+    playbook step.
     """
     origin = f"{finding.account}:{finding.origin_id or finding.id}"
     where = target.key if target else "finding"
-    if REGISTRY[step.action].changes_aws:
-        return f"{origin}/{step.action}/{where}"
+    action = REGISTRY[step.action]
+    if action.changes_aws:
+        written = _without_defaults(step.params, action.schema)
+        return f"{origin}/{step.action}/{where}" + (f"#{params_digest(written)}" if written else "")
     return f"{origin}/{playbook.name}/{step.index}/{where}"
+
+
+def params_digest(params: Mapping[str, Any]) -> str:
+    """A short digest of a step's parameters as written (templates unresolved), in canonical JSON."""
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def _without_defaults(params: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters minus those that say what the action's schema default says (same intent, same key)."""
+    properties = schema.get("properties") or {}
+    return {
+        name: value
+        for name, value in params.items()
+        if not (isinstance(properties.get(name), Mapping) and properties[name].get("default", _NO_DEFAULT) == value)
+    }
+
+
+_NO_DEFAULT = object()
 
 
 def _targets(step: Step, finding: Finding) -> tuple[list[Resource | None], str | None]:
     action = REGISTRY[step.action]
     if step.target == (FINDING_TARGET,) or not action.resource_kinds:
         return [None], None
+    index = step.resource_index
+    if index is not None:
+        count = len(finding.resources)
+        if not -count <= index < count:
+            return [], f"the finding has no resources[{index}] (it names {count} resource{'s' if count != 1 else ''})"
+        chosen = finding.resources[index]
+        if chosen.kind not in action.resource_kinds:
+            can = " or ".join(action.resource_kinds)
+            return [], f"resources[{index}] is of kind {chosen.kind}; {step.action} acts on {can}"
+        return [chosen], None
     kinds = step.target or action.resource_kinds
     found = list(action.targets(finding, kinds))  # the action may resolve more (a caller's role)
     if not found:
@@ -161,6 +208,7 @@ def plan_playbook(
     }
     for step in playbook.steps:
         mode = effective_mode(playbook, step)
+        templated = contains_template(step.params)
         targets, no_target = _targets(step, finding)
         if no_target:
             plan.steps.append(
@@ -187,6 +235,12 @@ def plan_playbook(
             except UnresolvedTemplate as exc:
                 plan.steps.append(PlannedStep(playbook.name, step, target, {}, mode, key, skipped=str(exc)))
                 continue
+            if templated:
+                problem = param_problem(REGISTRY[step.action].schema, params)
+                if problem:
+                    error = f"invalid parameter after templates were filled in: {problem}"
+                    plan.steps.append(PlannedStep(playbook.name, step, target, params, mode, key, error=error))
+                    continue
             action = REGISTRY[step.action](params)
             ctx = ActionContext(finding=finding, playbook=playbook.name, incident_id=incident_id, now=now)
             try:
@@ -201,8 +255,14 @@ def plan_playbook(
     return plan
 
 
-def evaluate(event: Mapping[str, Any], library: Library, *, now: datetime | None = None) -> Evaluation:
-    """The whole offline path for one event (raises ``InvalidEvent`` for an event it cannot read)."""
+def evaluate(
+    event: Mapping[str, Any], library: Library, *, now: datetime | None = None, act_on_archived: bool = False
+) -> Evaluation:
+    """The whole offline path for one event (raises ``InvalidEvent`` for an event it cannot read).
+
+    ``act_on_archived`` is the stage's ``CLAMPDOWN_ACT_ON_ARCHIVED``: plan for archived and suppressed
+    findings too (by default only playbooks with ``conditions.include_archived`` do).
+    """
     canonical = canonical_event(event)
     evaluation = Evaluation(canonical)
     for sub_event in split_event(canonical):
@@ -213,7 +273,7 @@ def evaluate(event: Mapping[str, Any], library: Library, *, now: datetime | None
             if playbook.name not in evaluation.matched:
                 evaluation.matched.append(playbook.name)
             for finding in findings:
-                reason = playbook.rejects(finding)
+                reason = playbook.rejects(finding, act_on_archived=act_on_archived)
                 if reason:
                     evaluation.rejected.append(Rejection(playbook.name, finding.id, reason))
                     continue

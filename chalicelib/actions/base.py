@@ -337,6 +337,8 @@ class Action:
     reversible: ClassVar[bool] = True
     #: Actions that change nothing in AWS (notifications, logs) are not containment.
     changes_aws: ClassVar[bool] = True
+    #: What a playbook's later steps do when this one fails and the step names no ``on_error``.
+    default_on_error: ClassVar[str] = "stop"
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         self.params: dict[str, Any] = dict(params or {})

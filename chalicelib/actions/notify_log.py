@@ -22,6 +22,7 @@ class NotifyLog(Action):
     summary = "Write the finding and a message to the responder's log."
     changes_aws = False
     reversible = False
+    default_on_error = "continue"
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

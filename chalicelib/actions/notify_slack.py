@@ -5,8 +5,8 @@ same channel classes, secrets, escaping, retries and limits as the incident aler
 (``text``, a template rendered by the planner) may contain finding strings, so each channel shows it
 as plain data (Slack: plain text, no mentions or links).
 
-A failed delivery fails the step (``NotificationFailed``); give the step ``on_error: continue`` when
-later steps must not depend on it.
+A failed delivery fails the step (``NotificationFailed``); later steps still run (``on_error``
+defaults to ``continue`` for these actions; a step may say ``stop``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class ChannelAction(Action):
     target_param: ClassVar[str | None] = None
     changes_aws = False
     reversible = False
+    default_on_error = "continue"
 
     def _text(self, ctx: ActionContext) -> str:
         return str(self.params.get("text") or ctx.finding.title)

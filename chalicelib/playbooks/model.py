@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -13,6 +14,11 @@ MODES = ("auto", "approval", "dry-run")
 #: Stricter modes win when a playbook, a step and the guardrails disagree.
 MODE_STRICTNESS = {"auto": 0, "approval": 1, "dry-run": 2}
 FINDING_TARGET = "finding"
+#: ``target: "resources[N]"``: the finding's N-th resource (0-based; negative counts from the end), in the
+#: order normalization lists them (``clampdown simulate`` shows it).
+RESOURCE_PATH = re.compile(r"resources\[(-?[0-9]{1,3})\]")
+#: Why a playbook leaves an archived or suppressed finding alone (counted by the responder).
+ARCHIVED_REASON = "the finding is archived or suppressed"
 
 
 def strictest(*modes: str | None) -> str:
@@ -55,8 +61,12 @@ class Conditions:
             include_samples=bool(data.get("include_samples", True)),
         )
 
-    def rejects(self, finding: Finding) -> str | None:
-        """Why this finding does not qualify, or None when it does."""
+    def rejects(self, finding: Finding, *, act_on_archived: bool = False) -> str | None:
+        """Why this finding does not qualify, or None when it does.
+
+        Archived and suppressed findings (AWS's own triage, users' suppression rules) qualify only with
+        ``include_archived`` here or ``act_on_archived`` for the whole stage (``CLAMPDOWN_ACT_ON_ARCHIVED``).
+        """
         if self.min_severity is not None and finding.severity < self.min_severity:
             return f"severity {finding.severity:g} is below {self.min_severity:g}"
         if self.max_severity is not None and finding.severity > self.max_severity:
@@ -69,8 +79,8 @@ class Conditions:
             return f"account {finding.account} is not one of {', '.join(self.accounts)}"
         if self.regions and finding.region not in self.regions:
             return f"region {finding.region} is not one of {', '.join(self.regions)}"
-        if finding.archived and not self.include_archived:
-            return "the finding is archived or suppressed"
+        if finding.archived and not (self.include_archived or act_on_archived):
+            return ARCHIVED_REASON
         if finding.sample and not self.include_samples:
             return "the finding is sample data"
         return None
@@ -133,10 +143,12 @@ class Step:
     index: int
     action: str
     params: Mapping[str, Any] = field(default_factory=dict)
-    #: Resource kinds to act on; None means the action's own kinds; ("finding",) the finding itself.
+    #: Resource kinds to act on; None means the action's own kinds; ("finding",) the finding itself;
+    #: ("resources[N]",) the finding's N-th resource (see ``resource_index``).
     target: tuple[str, ...] | None = None
     mode: str | None = None
-    on_error: str = "stop"
+    #: "stop" or "continue" after this step fails; None means the action's ``default_on_error``.
+    on_error: str | None = None
     name: str = ""
 
     @classmethod
@@ -148,13 +160,24 @@ class Step:
             params=dict(data.get("params") or {}),
             target=(target,) if isinstance(target, str) else (tuple(target) if target else None),
             mode=data.get("mode"),
-            on_error=data.get("on_error", "stop"),
+            on_error=data.get("on_error"),
             name=data.get("name", ""),
         )
 
     @property
     def label(self) -> str:
         return self.name or self.action
+
+    @property
+    def resource_index(self) -> int | None:
+        """N for ``target: "resources[N]"``, else None (a kind, kinds, ``finding`` or the default)."""
+        return resource_index(self.target[0]) if self.target and len(self.target) == 1 else None
+
+
+def resource_index(target: str) -> int | None:
+    """N when ``target`` is the path form ``resources[N]``."""
+    found = RESOURCE_PATH.fullmatch(target)
+    return int(found.group(1)) if found else None
 
 
 @dataclass(frozen=True)
@@ -200,6 +223,8 @@ class Playbook:
             source=data,
         )
 
-    def rejects(self, finding: Finding) -> str | None:
+    def rejects(self, finding: Finding, *, act_on_archived: bool = False) -> str | None:
         """Why this playbook does not act on the finding at all (conditions, exclusions)."""
-        return self.conditions.rejects(finding) or self.exclude.excludes_finding(finding)
+        return self.conditions.rejects(finding, act_on_archived=act_on_archived) or self.exclude.excludes_finding(
+            finding
+        )

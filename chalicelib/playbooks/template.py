@@ -236,6 +236,17 @@ def has_template(value: Any) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
+def contains_template(value: Any) -> bool:
+    """Whether a parameter structure holds a template anywhere (its rendered value needs checking)."""
+    if isinstance(value, str):
+        return has_template(value)
+    if isinstance(value, Mapping):
+        return any(contains_template(item) for item in value.values())
+    if isinstance(value, list):
+        return any(contains_template(item) for item in value)
+    return False
+
+
 def check_templates(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
     """Every template error inside a parameter structure, with its path."""
     errors: list[tuple[tuple[str | int, ...], str]] = []

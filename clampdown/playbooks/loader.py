@@ -15,7 +15,7 @@ from typing import Any
 
 import chalicelib.playbooks
 from chalicelib.playbooks.library import Library
-from chalicelib.playbooks.model import FINDING_TARGET, Playbook
+from chalicelib.playbooks.model import FINDING_TARGET, Playbook, resource_index
 from chalicelib.playbooks.template import check_templates, has_template
 from clampdown.playbooks.yaml_source import (
     DocPath,
@@ -181,6 +181,10 @@ class _DocumentChecker:
             self._check_target((*path, "target"), action, step.get("target"))
 
     def _check_target(self, path: DocPath, action: Any, target: Any) -> None:
+        if isinstance(target, str) and resource_index(target) is not None:
+            if not action.resource_kinds:
+                self.add(path, f"{action.name} acts on the finding only, not on one of its resources")
+            return  # which kind resources[N] is depends on the finding: checked when the step is planned
         kinds = [target] if isinstance(target, str) else list(target or ())
         if kinds == [FINDING_TARGET]:
             if action.resource_kinds:

@@ -8,6 +8,7 @@ from chalicelib.playbooks.template import (
     TemplateError,
     UnresolvedTemplate,
     check_templates,
+    contains_template,
     parse_template,
     render_value,
 )
@@ -93,3 +94,9 @@ def test_check_templates_reports_paths() -> None:
     assert [path for path, _ in errors] == [("a", 1), ("b",)]
     assert "unknown root 'nope'" in errors[0][1]
     assert "unknown filter" in errors[1][1]
+
+
+def test_contains_template_looks_through_nested_parameters() -> None:
+    assert contains_template({"tags": {"note": ["plain", "{{ finding.type }}"]}})
+    assert not contains_template({"tags": {"note": ["plain", 3, None]}, "level": "warning"})
+    assert not contains_template({"text": "a { brace } is not a template"})
