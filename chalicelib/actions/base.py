@@ -342,6 +342,7 @@ class Action:
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         self.params: dict[str, Any] = dict(params or {})
+        self._live: Resource | None = None
 
     # -- hooks ---------------------------------------------------------------------------
     @classmethod
@@ -411,13 +412,19 @@ class Action:
     def _refusal(self, ctx: ActionContext, target: Resource | None) -> str | None:
         """Guardrails on what the finding says, the action's own reasons, then guardrails on the live
         resource: a protection tag set on it, or its real ARN (with its path) matching a protected one."""
-        guard = ctx.guard
+        guard, self._live = ctx.guard, None
         reason = (guard.refuse(self, target, ctx) if guard else None) or self.skip_reason(ctx, target)
         if reason or guard is None or ctx.offline or target is None or not self.changes_aws:
             return reason
         live = self.live_target(ctx, target)
+        self._live = live
         found = guard.refuse(self, live, ctx) if live is not None else None
         return f"{found} (read from AWS just now)" if found else None
+
+    def take_live(self, target: Resource | None) -> Resource | None:
+        """The live target the guardrails just read for this target, once (saves the same read again)."""
+        live, self._live = self._live, None
+        return live if live is not None and target is not None and live.key == target.key else None
 
     def plan(self, ctx: ActionContext, target: Resource | None) -> ActionPlan:
         refused = self._refusal(ctx, target)
@@ -519,6 +526,7 @@ class Action:
         wrote: Mapping[str, Any] | None = None,
     ) -> ActionPlan:
         """The calls a rollback would make. ``wrote`` is the state the step left (its recorded ``after``)."""
+        self._live = None  # only reads made now count
         before = self._load_state(ctx, before)
         current = None if ctx.offline else self.read_state(ctx, target)
         changed = self._changed_since(ctx, wrote, current)
@@ -543,6 +551,7 @@ class Action:
             return ActionResult(self.name, Status.SKIPPED, target, reason=f"{self.name} cannot be rolled back")
         made: list[ApiCall] = []
         current: dict[str, Any] | None = None
+        self._live = None  # only reads made now count
         try:
             before = self._load_state(ctx, before)
             current = self.read_state(ctx, target)

@@ -136,7 +136,8 @@ class Tag(Action):
         api = self._api(target)
         api.handle(ctx, target)  # checks the name or id before any call
         assert target is not None
-        current = live_tags(ctx, target)
+        live = self.take_live(target)  # the guardrails' read of the same tags, when there was one
+        current = dict(live.tags) if live is not None else live_tags(ctx, target)
         return {"tags": {k: current.get(k) for k in self.wanted(ctx)}, "all": current}
 
     def written_part(self, state: Mapping[str, Any]) -> Any:
