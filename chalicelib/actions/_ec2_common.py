@@ -21,7 +21,8 @@ _ASG_NAME = re.compile(r"[\w .+=@/-]{1,255}")
 GONE = ("shutting-down", "terminated")
 #: Tag of the Auto Scaling group that launched (or was given) an instance.
 ASG_TAG = "aws:autoscaling:groupName"
-#: Characters every AWS tagging API accepts; anything else from a finding becomes "_".
+#: Characters every AWS tagging API accepts (IAM and S3 are the strictest); anything else from a finding
+#: becomes "_". The one sanitiser of tag values (``tag``, snapshots) and EC2 descriptions.
 _UNTAGGABLE = re.compile(r"[^\w .:/=+@-]")
 
 

@@ -7,12 +7,11 @@ the request (AWS rejects them there; Cloud Custodian does the same).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from chalicelib.actions._ec2_common import instance_id, security_group_id
+from chalicelib.actions._ec2_common import instance_id, security_group_id, tag_value
 from chalicelib.actions._live import live_tags
 from chalicelib.actions._targets import bucket_name, function_arn, principal_of
 from chalicelib.actions.base import Action, ActionContext, ActionError, ApiCall, CallPlan
@@ -20,14 +19,7 @@ from chalicelib.actions.registry import register
 from chalicelib.findings.model import Resource
 
 Tags = Mapping[str, str]
-#: Characters every tag API here accepts (IAM and S3 are the strictest).
-_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
-_KEY_LIMIT, _VALUE_LIMIT = 128, 256
-
-
-def clean_value(value: Any) -> str:
-    """A tag value any of the APIs accepts (values may come from the finding)."""
-    return _UNSAFE.sub("_", str(value))[:_VALUE_LIMIT]
+_KEY_LIMIT = 128
 
 
 def _tag_list(tags: Tags) -> list[dict[str, str]]:
@@ -123,7 +115,7 @@ class Tag(Action):
 
     def wanted(self, ctx: ActionContext) -> dict[str, str]:
         tags = self.params.get("tags") or {"clampdown:incident": ctx.incident_id, "clampdown:playbook": ctx.playbook}
-        return {str(k)[:_KEY_LIMIT]: clean_value(v) for k, v in tags.items()}
+        return {str(k)[:_KEY_LIMIT]: tag_value(str(v)) for k, v in tags.items()}
 
     @staticmethod
     def _api(target: Resource | None) -> TagApi:
