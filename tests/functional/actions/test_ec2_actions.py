@@ -26,6 +26,7 @@ from chalicelib.findings import Resource, normalize
 from chalicelib.guardrails import Guardrails
 from tests.conftest import ACCOUNT, REGION, corpus_event, inject_fault
 from tests.functional.actions.lifecycle import assert_lifecycle
+from tests.functional.actions.permission_table import needed
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 AMI = "ami-12c6146b"
@@ -331,17 +332,22 @@ def test_isolation_repairs_a_loosened_isolation_group(
 def test_isolation_detach_mode_at_group_minimum(world: World, aws_clients: Any, recorder: Any, finding: Any) -> None:
     """Detached at the group's minimum: the desired capacity is kept (a replacement), rollback attaches it back."""
     world.autoscaling.update_auto_scaling_group(AutoScalingGroupName=world.asg_name, MinSize=2)
-    ctx = context(finding, aws_clients)
+    ctx = context(finding, aws_clients, guard=Guardrails())
     action = REGISTRY["ec2.isolate-instance"]({"asg": "detach"})
+    recorder.clear()
+    plan = action.plan(ctx, world.target())
+    assert plan.after is not None and plan.after["auto_scaling"] is None, "detached: no longer a member"
     result = action.apply(ctx, world.target())
+    assert result.after is not None and result.after["auto_scaling"] is None
     assert result.status == Status.CONTAINED, result.to_dict()
     detach = next(c for c in result.calls_made if c.operation == "DetachInstances")
     assert detach.params["ShouldDecrementDesiredCapacity"] is False and "replacement" in detach.purpose
     assert isolation_view(world)["lifecycle"] is None
-    rolled = action.rollback(ctx, world.target(), result.before or {})
+    rolled = action.rollback(ctx, world.target(), result.before or {}, wrote=result.after)
     assert rolled.status == Status.ROLLED_BACK, rolled.to_dict()
     assert "AttachInstances" in [c.operation for c in rolled.calls_made]
     assert isolation_view(world)["lifecycle"] == "InService"
+    assert needed((svc, op) for svc, op, _ in recorder.calls) <= set(action.permissions)
 
 
 def test_throttling_is_retried_and_containment_completes(
@@ -464,7 +470,7 @@ def test_snapshot_volumes(world: World, aws_clients: Any, recorder: Any, finding
         ActionContext(finding=finding, incident_id="inc-2", aws=aws_clients, now=NOW), world.target(instance)
     )
     assert other.status == Status.CONTAINED
-    assert recorder.permissions() <= set(action.permissions)
+    assert needed((svc, op) for svc, op, _ in recorder.calls) <= set(action.permissions)
 
 
 def test_capture_forensics(world: World, aws_clients: Any, recorder: Any, finding: Any) -> None:
@@ -495,7 +501,7 @@ def test_capture_forensics(world: World, aws_clients: Any, recorder: Any, findin
 
     again = action.apply(ctx, world.target())
     assert again.status == Status.ALREADY_CONTAINED and again.calls_made == [], "one capture per incident"
-    assert recorder.permissions() <= set(action.permissions)
+    assert needed((svc, op) for svc, op, _ in recorder.calls) <= set(action.permissions)
 
     missing = action.apply(context(finding, aws_clients, evidence=None), world.target())
     assert missing.status == Status.FAILED and missing.error_code == "EvidenceStoreMissing"
