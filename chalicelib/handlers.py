@@ -72,6 +72,13 @@ class PowertoolsTelemetry:
     def event(self, message: str, **fields: Any) -> None:
         logger().info(message, extra=fields)
 
+    def correlate(self, incident_id: str | None) -> None:
+        """Every log line from here on carries the incident id (``correlation_id``), until cleared."""
+        if incident_id:
+            logger().set_correlation_id(incident_id)
+        else:
+            logger().remove_keys(["correlation_id"])
+
 
 def parse_body(body: str) -> dict[str, Any]:
     """A message body as a JSON object; ``ValueError`` saying why for anything else (not JSON, not an
@@ -174,6 +181,7 @@ def process_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
             context=context,
         )
     finally:
+        logger().remove_keys(["correlation_id"])  # nothing after the batch belongs to its last incident
         if PowertoolsTelemetry().enabled:
             metrics().flush_metrics()
     return dict(response)

@@ -3,6 +3,10 @@
 - Only EventBridge envelopes are accepted from the queue (raw records are for replay, offline).
 - ``aws.*`` sources cannot be forged with ``PutEvents`` (AWS rejects them), but other sources can:
   custom sources are accepted only when configured.
+- An AWS source's ``detail-type`` must be one that source publishes (``AWS_DETAIL_TYPES``, from the
+  EventBridge events reference; every ``aws.*`` source also delivers CloudTrail's), or one an enabled
+  playbook names for it: a ``GuardDuty Finding`` that claims to come from ``aws.securityhub`` is not
+  something AWS sends.
 - Events are accepted only from the home account and the configured member accounts.
 - The responder's own API calls (CloudTrail events whose actor is its role or its member role) are
   recognised and never acted on: acting on them would loop.
@@ -17,6 +21,51 @@ from typing import Any
 from chalicelib.findings.model import Actor, Finding
 from chalicelib.guardrails import Guardrails
 
+#: What CloudTrail delivers to EventBridge for every AWS service's source (EventBridge User Guide, "AWS
+#: service events delivered via AWS CloudTrail"; the guide spells the sign-in type "Signin", the events
+#: themselves "Sign In": both are accepted).
+CLOUDTRAIL_DETAIL_TYPES = frozenset(
+    {
+        "AWS API Call via CloudTrail",
+        "AWS Console Sign In via CloudTrail",
+        "AWS Console Signin via CloudTrail",
+        "AWS Console Action via CloudTrail",
+        "AWS Service Event via CloudTrail",
+        "AWS Insight via CloudTrail",
+    }
+)
+#: What the finding services send directly to EventBridge (EventBridge events reference: "Amazon GuardDuty
+#: events", "AWS Security Hub events").
+AWS_DETAIL_TYPES: dict[str, frozenset[str]] = {
+    "aws.guardduty": frozenset(
+        {
+            "GuardDuty Finding",
+            "GuardDuty Runtime Protection Healthy",
+            "GuardDuty Runtime Protection Unhealthy",
+            "GuardDuty Malware Protection Object Scan Result",
+            "GuardDuty Malware Protection Resource Status Active",
+            "GuardDuty Malware Protection Resource Status Warning",
+            "GuardDuty Malware Protection Resource Status Error",
+            "GuardDuty Malware Protection Post Scan Action Failed",
+        }
+    ),
+    "aws.securityhub": frozenset(
+        {
+            "Security Hub Findings - Imported",
+            "Security Hub Findings - Custom Action",
+            "Security Hub Insight Results",
+            "Security Hub Standard Results",
+            "Security Hub Findings",
+            "Findings Imported V2",
+        }
+    ),
+}
+
+
+def aws_detail_type_known(source: str, detail_type: str) -> bool:
+    """Whether AWS publishes ``detail_type`` from ``source`` (an ``aws.*`` source)."""
+    return detail_type in CLOUDTRAIL_DETAIL_TYPES or detail_type in AWS_DETAIL_TYPES.get(source, ())
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -30,6 +79,9 @@ class Intake:
     accounts: tuple[str, ...] = ()
     custom_sources: tuple[str, ...] = ()
     guardrails: Guardrails = field(default_factory=Guardrails)
+    #: (source, detail-type) pairs the enabled playbooks name literally (``Library.event_types``): an AWS
+    #: service's own events beyond the table above (e.g. ``aws.ec2`` state changes) when a playbook asks.
+    declared: frozenset[tuple[str, str]] = frozenset()
 
     def check_envelope(self, event: Mapping[str, Any]) -> Refusal | None:
         """Checks on the raw event, before it is normalized."""
@@ -39,6 +91,15 @@ class Intake:
         if not source.startswith("aws.") and source not in self.custom_sources:
             return Refusal(
                 f"source {source!r} is not an AWS source nor a configured custom source", "EventsRefusedSource"
+            )
+        if (
+            source.startswith("aws.")
+            and not aws_detail_type_known(source, detail_type)
+            and (source, detail_type) not in self.declared
+        ):
+            return Refusal(
+                f"detail-type {detail_type[:200]!r} is not an event {source[:100]!r} publishes",
+                "EventsRefusedDetailType",
             )
         if not self._account_allowed(account):
             return Refusal(f"account {account!r} is not a configured account", "EventsRefusedAccount")

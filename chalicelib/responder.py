@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from chalicelib.executor import StepRunner, iso
@@ -20,6 +21,7 @@ from chalicelib.intake import Intake
 from chalicelib.notify import Notifier, NullNotifier
 from chalicelib.planner import Plan, evaluate
 from chalicelib.playbooks.library import Library
+from chalicelib.playbooks.model import ARCHIVED_REASON
 from chalicelib.telemetry import CountingTelemetry, Telemetry
 
 COMMAND_KEY = "clampdown-command"
@@ -81,6 +83,9 @@ class Responder:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def handle(self, message: Mapping[str, Any]) -> EventReport:
+        """One message from the queue. Log lines carry the incident id as correlation id from the moment the
+        incident is known (and nothing from an earlier message's incident)."""
+        self.telemetry.correlate(None)
         if message.get(COMMAND_KEY) == APPROVAL_DECIDED:
             return self.handle_decision(str(message.get("incident_id")), str(message.get("approval_id")))
         if message.get(COMMAND_KEY) == CANARY:
@@ -88,33 +93,54 @@ class Responder:
         refusal = self.intake.check_envelope(message)
         if refusal:
             return self._refuse(refusal.reason, refusal.metric, message)
-        evaluation = evaluate(message, self.library, now=self.clock())  # InvalidEvent → retried, then DLQ
+        act_on_archived = self.runner.settings.act_on_archived
+        # InvalidEvent → the message is retried, then lands in the DLQ
+        evaluation = evaluate(message, self.library, now=self.clock(), act_on_archived=act_on_archived)
         self.telemetry.count("FindingsReceived", len(evaluation.findings))
         report = EventReport(findings=len(evaluation.findings))
         plans_by_finding: dict[int, list[Plan]] = {}
         for plan in evaluation.plans:
             plans_by_finding.setdefault(id(plan.finding), []).append(plan)
         for finding in evaluation.findings:
-            plans = plans_by_finding.get(id(finding), [])
             finding_refusal = self.intake.check_finding(finding)
             if finding_refusal:
                 self._refuse(finding_refusal.reason, finding_refusal.metric, message)
                 report.refused = finding_refusal.reason
                 continue
-            if not plans:
+            plans = plans_by_finding.get(id(finding), [])
+            if plans:
+                self._respond(finding, plans, report)
                 continue
-            self.telemetry.count("FindingsMatched")
-            incident, created = self._open_incident(finding, plans)
-            report.incidents.append(incident.id)
-            if not created and {s.key for p in plans for s in p.steps} <= set(incident.settled):
-                continue  # a redelivery: every planned step is done or awaits a human; counted, nothing to read
-            known = {} if created else {s.key: s for s in self.store.list_steps(incident.id)}
-            before = {key: record.status for key, record in known.items()}
-            for plan in plans:
-                report.steps.extend(self.runner.run_plan(incident, plan, known))
-            if created or {key: record.status for key, record in known.items()} != before:
-                self._conclude(incident, sorted(known.values(), key=step_order), finding)
+            archived = finding.archived and any(
+                r.finding == finding.id and r.reason == ARCHIVED_REASON for r in evaluation.rejected
+            )
+            if archived:
+                self.telemetry.count("FindingsArchivedNotActedOn")
+                self.telemetry.event(
+                    "finding not acted on",
+                    reason=f"{ARCHIVED_REASON} (CLAMPDOWN_ACT_ON_ARCHIVED is off)",
+                    finding_id=finding.id[:256],
+                    finding_type=finding.type[:256],
+                )
+            known_incident = self._record_unplanned(finding, ARCHIVED_REASON if archived else None)
+            if known_incident is not None:
+                report.incidents.append(known_incident.id)
         return report
+
+    def _respond(self, finding: Finding, plans: list[Plan], report: EventReport) -> None:
+        """One finding with plans: its incident, then every plan's steps (finished ones are not run again)."""
+        self.telemetry.count("FindingsMatched")
+        incident, created = self._open_incident(finding, plans)
+        self.telemetry.correlate(incident.id)
+        report.incidents.append(incident.id)
+        if not created and {s.key for p in plans for s in p.steps} <= set(incident.settled):
+            return  # a redelivery: every planned step is done or awaits a human; counted, nothing to read
+        known = {} if created else {s.key: s for s in self.store.list_steps(incident.id)}
+        before = {key: record.status for key, record in known.items()}
+        for plan in plans:
+            report.steps.extend(self.runner.run_plan(incident, plan, known))
+        if created or {key: record.status for key, record in known.items()} != before:
+            self._conclude(incident, sorted(known.values(), key=step_order), finding)
 
     def _refuse(self, reason: str, metric: str, message: Mapping[str, Any]) -> EventReport:
         self.telemetry.count(metric)
@@ -129,24 +155,48 @@ class Responder:
     def _open_incident(self, finding: Finding, plans: list[Plan]) -> tuple[Incident, bool]:
         now = iso(self.clock())
         incident, created = self.store.upsert_incident(finding, now)
-        names = ", ".join(p.playbook.name for p in plans)
         if created:
+            names = ", ".join(p.playbook.name for p in plans)
             message = f"incident opened from {finding.source} finding {finding.type}; playbooks: {names}"
         else:
             message = f"delivery {incident.deliveries} of the same finding (via {finding.source}, id {finding.id})"
+        self._record_arrival(incident, finding, now, message)
+        return incident, created
+
+    def _record_unplanned(self, finding: Finding, why: str | None = None) -> Incident | None:
+        """A finding no playbook plans for: when it is another shape or an update of a finding that already
+        has an incident, the incident records the delivery (one conditional write); else nothing is kept."""
+        now = iso(self.clock())
+        incident = self.store.record_delivery(finding, now)
+        if incident is None:
+            return None
+        self.telemetry.correlate(incident.id)
+        self.telemetry.count("DeliveriesWithoutPlans")
+        message = (
+            f"delivery {incident.deliveries} of the same finding (via {finding.source}, id {finding.id}); "
+            f"no playbook plans steps for it{f': {why}' if why else ''}"
+        )
+        self._record_arrival(incident, finding, now, message)
+        return incident
+
+    def _record_arrival(self, incident: Incident, finding: Finding, now: str, message: str) -> None:
         self.store.log(
             incident.id, LogEntry(now, "finding", message, {"finding_id": finding.id, "count": finding.count})
         )
         if finding.details.get("sequence_may_be_truncated") and TRUNCATION_NOTE not in incident.notes:
             incident.notes.append(TRUNCATION_NOTE)
             self.store.save_incident(incident)
-        return incident, created
 
-    def _conclude(self, incident: Incident, steps: list[StepRecord], finding: Finding | None = None) -> None:
-        """Derive the incident's status from its steps, notify, and save it (only when something changed)."""
+    def _conclude(self, incident: Incident, steps: list[StepRecord], finding: Finding) -> None:
+        """Derive the incident's status from its steps, notify, and save it (only when something changed).
+
+        Time to containment is measured once, when the incident becomes contained, from the finding's time:
+        directly, or through an approval (then from the finding stored on the incident).
+        """
+        previous = incident.status
         incident.status = derive_status(steps)
         incident.settled = sorted(s.key for s in steps if s.terminal or s.status == "pending-approval")
-        if finding is not None and incident.status == "contained":
+        if incident.status == "contained" and previous != "contained":
             self._time_to_containment(finding)
         self._notify(incident, steps)
         self.store.save_incident(incident)
@@ -161,23 +211,32 @@ class Responder:
         self.telemetry.timing("TimeToContainmentSeconds", (self.clock() - seen).total_seconds())
 
     def _notify(self, incident: Incident, steps: list[StepRecord]) -> None:
-        try:
-            for step in steps:
-                if (
-                    step.status == "pending-approval"
-                    and step.approval_id
-                    and step.approval_id not in incident.notification.get("approvals_sent", [])
+        """Each approval request and the incident update go out on their own: one that fails (on any
+        channel) is recorded and counted, and never keeps the others, or containment, from happening."""
+        for step in steps:
+            if (
+                step.status == "pending-approval"
+                and step.approval_id
+                and step.approval_id not in incident.notification.get("approvals_sent", [])
+            ):
+                approval = self.store.get_approval(step.approval_id)
+                if approval is not None and self._deliver(
+                    incident, "approval request", partial(self.notifier.approval_requested, incident, step, approval)
                 ):
-                    approval = self.store.get_approval(step.approval_id)
-                    if approval is not None:
-                        self.notifier.approval_requested(incident, step, approval)
-                        incident.notification.setdefault("approvals_sent", []).append(step.approval_id)
-            remembered = self.notifier.incident_changed(incident, steps)
-            if remembered:
-                incident.notification.update(remembered)
+                    incident.notification.setdefault("approvals_sent", []).append(step.approval_id)
+        self._deliver(incident, "incident update", partial(self.notifier.incident_changed, incident, steps))
+
+    def _deliver(self, incident: Incident, what: str, send: Callable[[], dict[str, Any] | None]) -> bool:
+        try:
+            remembered = send()
         except Exception as exc:  # noqa: BLE001 - an alert that fails never blocks containment
             self.telemetry.count("NotificationsFailed")
             incident.notes.append(f"notification failed: {type(exc).__name__}: {str(exc)[:300]}")
+            self.telemetry.event("notification failed", what=what, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+            return False
+        if remembered:
+            incident.notification.update(remembered)
+        return True
 
     def handle_canary(self, canary_id: str) -> EventReport:
         """``clampdown doctor``'s end-to-end probe: record that the message reached the responder.
@@ -196,9 +255,10 @@ class Responder:
             return self._refuse(
                 f"unknown approval {approval_id[:64]!r} for incident {incident_id[:64]!r}", "CommandsRefused", {}
             )
+        self.telemetry.correlate(incident.id)
         record = self.store.get_step(incident_id, approval.step_key)
         if record is None:
             return self._refuse(f"approval {approval_id[:64]!r} names no step", "CommandsRefused", {})
         done = self.runner.run_approved(incident, record, approval)
-        self._conclude(incident, self.store.list_steps(incident_id))
+        self._conclude(incident, self.store.list_steps(incident_id), Finding.from_dict(incident.finding))
         return EventReport(incidents=[incident_id], steps=[done])

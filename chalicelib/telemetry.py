@@ -18,6 +18,10 @@ class Telemetry(Protocol):
 
     def event(self, message: str, **fields: Any) -> None: ...
 
+    def correlate(self, incident_id: str | None) -> None:
+        """Tag every log line from now on with this incident id (None: stop tagging)."""
+        ...
+
 
 class CountingTelemetry:
     """Keeps counts in memory (thread-safe); also what the demo and load benchmarks read."""
@@ -27,6 +31,8 @@ class CountingTelemetry:
         self.counts: Counter[str] = Counter()
         self.timings: dict[str, list[float]] = {}
         self.events: list[tuple[str, dict[str, Any]]] = []
+        #: The incident the current message concerns (what Powertools logs as ``correlation_id``).
+        self.correlation_id: str | None = None
 
     def count(self, name: str, value: float = 1) -> None:
         with self._lock:
@@ -39,3 +45,6 @@ class CountingTelemetry:
     def event(self, message: str, **fields: Any) -> None:
         with self._lock:
             self.events.append((message, fields))
+
+    def correlate(self, incident_id: str | None) -> None:
+        self.correlation_id = incident_id

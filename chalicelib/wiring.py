@@ -119,7 +119,9 @@ def build_responder(
         library=library,
         store=runner.store,
         runner=runner,
-        intake=Intake(runner.aws.home(), settings.accounts, settings.custom_sources, runner.guardrails),
+        intake=Intake(
+            runner.aws.home(), settings.accounts, settings.custom_sources, runner.guardrails, library.event_types()
+        ),
         notifier=notifier or notifier_from_settings(settings, runner.aws, runner.store, runner.telemetry),
         telemetry=runner.telemetry,
     )

@@ -29,6 +29,21 @@ class Library:
         """Enabled playbooks whose ``match:`` pattern accepts the event, in library order."""
         return [self.by_name[name] for name in self.patterns.match(event)]
 
+    def event_types(self) -> frozenset[tuple[str, str]]:
+        """(source, detail-type) pairs the enabled playbooks' patterns name as exact strings."""
+        pairs: set[tuple[str, str]] = set()
+        for playbook in self.enabled:
+            sources, detail_types = playbook.match.get("source"), playbook.match.get("detail-type")
+            if isinstance(sources, list) and isinstance(detail_types, list):
+                pairs.update(
+                    (source, detail_type)
+                    for source in sources
+                    if isinstance(source, str)
+                    for detail_type in detail_types
+                    if isinstance(detail_type, str)
+                )
+        return frozenset(pairs)
+
     def to_bundle(self) -> dict[str, Any]:
         """The validated library as plain JSON, for the deployment package."""
         return {

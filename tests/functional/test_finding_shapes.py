@@ -21,7 +21,8 @@ import pytest
 
 from chalicelib.findings import normalize
 from chalicelib.wiring import build_responder
-from tests.conftest import ACCOUNT, CallRecorder, corpus_event
+from clampdown.playbooks.loader import load_library
+from tests.conftest import ACCOUNT, ROOT, CallRecorder, corpus_event
 from tests.functional import responder_env as env
 
 OCSF_FILE = "securityhub-ocsf/sh2_sumologic-docs_2004_GuardDuty-Stealth-IAMUser-CloudTrailLoggingDisabled.json"
@@ -261,3 +262,27 @@ def test_concurrent_delivery_of_the_three_shapes_acts_once(world: dict[str, Any]
     # Each redelivery counts as a delivery. DynamoDB's ADD is atomic; moto's in-process update_item is not
     # across threads, so concurrent increments can be lost here: bounded rather than exact.
     assert len(incidents) == 1 and 1 <= incidents[0].deliveries <= 3 + len(redeliveries)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(SHAPES)), ids="-".join)
+def test_with_the_shipped_library_shapes_no_playbook_plans_for_still_update_the_incident(
+    order: tuple[str, ...], world: dict[str, Any]
+) -> None:
+    """The shipped library plans only for the native shape of this LOW finding (its Security Hub copies
+    match no playbook): the copies that arrive after it are still deliveries of its incident; those before
+    it, with no incident yet, leave nothing behind (no incident is opened for a finding nothing acts on)."""
+    clampdown = build_responder(env.settings(), library=load_library([ROOT / "playbooks"]), session=world["session"])
+    reports = {name: clampdown.handle(SHAPES[name]()) for name in order}
+    [incident] = clampdown.store.list_incidents()
+    after_native = order[order.index("native") + 1 :]
+    assert reports["native"].steps, "the native shape is planned for"
+    for name in after_native:
+        assert (reports[name].incidents, reports[name].steps) == ([incident.id], [])
+    for name in order[: order.index("native")]:
+        assert reports[name].incidents == []
+    assert incident.deliveries == 1 + len(after_native)
+    assert set(incident.sources) == {"guardduty"} | ({"securityhub"} if after_native else set())
+    timeline = [e.message for e in clampdown.store.timeline(incident.id) if e.kind == "finding"]
+    assert len(timeline) == 1 + len(after_native)
+    assert all(m.endswith("no playbook plans steps for it") for m in timeline[1:])
+    assert puts(world["recorder"]) == 0, "the shipped playbook asks for approval before revoking sessions"

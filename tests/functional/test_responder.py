@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -261,3 +264,262 @@ steps:
     report = responder.handle(event)
     assert report.refused == "the responder's own API call (self-loop guard)"
     assert responder.telemetry.counts["EventsSelfCaused"] == 1
+
+
+TWO_TAGS = """\
+name: two-tags
+description: Two tag steps on the same user with different tags.
+match:
+  source: [aws.guardduty]
+  detail-type: [GuardDuty Finding]
+steps:
+  - action: tag
+    target: iam-user
+    params: {tags: {"clampdown:first": "a"}}
+  - action: tag
+    target: iam-user
+    params: {tags: {"clampdown:second": "b"}}
+"""
+
+
+def test_two_steps_on_one_target_with_different_parameters_both_run(
+    world: dict[str, Any], tmp_path: Path, recorder: CallRecorder
+) -> None:
+    responder = make(world, tmp_path, TWO_TAGS)
+    event = env.tor_user_finding(user="mallory", key=world["key"])
+    report = responder.handle(event)
+    assert [s.status for s in report.steps] == ["contained", "contained"]
+    tags = {t["Key"]: t["Value"] for t in world["iam"].list_user_tags(UserName="mallory")["Tags"]}
+    assert (tags["clampdown:first"], tags["clampdown:second"]) == ("a", "b")
+    [incident] = responder.store.list_incidents()
+    records = responder.store.list_steps(incident.id)
+    assert [(r.step, r.params) for r in records] == [
+        (0, {"tags": {"clampdown:first": "a"}}),
+        (1, {"tags": {"clampdown:second": "b"}}),
+    ]
+    responder.handle(env.tor_user_finding(user="mallory", key=world["key"], count=5, event_id="update"))
+    assert writes(recorder, "TagUser") == 2
+
+
+BAD_TEMPLATES = """\
+name: bad-templates
+description: Parameters that only break once the finding fills them in.
+match:
+  source: [aws.guardduty]
+  detail-type: [GuardDuty Finding]
+steps:
+  - action: notify.log
+    params: {level: "{{ finding.type }}"}
+  - action: iam.deactivate-access-key
+  - action: tag
+    target: iam-user
+    params: {tags: {"clampdown:event": "{{ event | json }}"}}
+  - action: iam.quarantine-user
+    target: iam-user
+"""
+
+
+def test_a_rendered_parameter_the_action_refuses_fails_its_step_and_on_error_decides(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    responder = make(world, tmp_path, BAD_TEMPLATES)
+    report = responder.handle(env.tor_user_finding(user="mallory", key=world["key"]))
+    level, deactivate, tag, quarantine = report.steps
+    assert (level.status, level.result and level.result["error_code"]) == ("failed", "InvalidParameter")
+    assert level.reason == (
+        "invalid parameter after templates were filled in: params.level: "
+        "'UnauthorizedAccess:IAMUser/TorIPCaller' is not one of debug, error, info, warning"
+    )
+    assert deactivate.status == "contained", "a notification step continues by default"
+    assert key_status(world) == "Inactive"
+    assert tag.status == "failed"
+    assert "params.tags.clampdown:event: the value is longer than 1024 characters" in (tag.reason or "")
+    assert quarantine.status == "skipped" and "on_error is stop" in (quarantine.reason or "")
+    assert world["iam"].list_user_policies(UserName="mallory")["PolicyNames"] == []
+    assert responder.telemetry.counts["StepsInvalidParameter"] == 2
+
+
+def test_archived_findings_are_not_acted_on_unless_the_stage_says_so(
+    world: dict[str, Any], tmp_path: Path, recorder: CallRecorder
+) -> None:
+    event = env.tor_user_finding(user="mallory", key=world["key"])
+    event["detail"]["service"]["archived"] = True
+    responder = make(world, tmp_path)
+    report = responder.handle(event)
+    assert report.steps == [] and report.incidents == []
+    assert key_status(world) == "Active"
+    assert responder.telemetry.counts["FindingsArchivedNotActedOn"] == 1
+    assert (
+        "finding not acted on",
+        {
+            "reason": "the finding is archived or suppressed (CLAMPDOWN_ACT_ON_ARCHIVED is off)",
+            "finding_id": event["detail"]["id"],
+            "finding_type": "UnauthorizedAccess:IAMUser/TorIPCaller",
+        },
+    ) in responder.telemetry.events
+
+    # An incident that exists records the archived update of its finding, with the reason.
+    active = env.tor_user_finding(user="mallory", key=world["key"])
+    responder.handle(active)
+    archived_update = env.tor_user_finding(user="mallory", key=world["key"], count=9, event_id="archived-update")
+    archived_update["detail"]["service"]["archived"] = True
+    assert responder.handle(archived_update).incidents != []
+    [incident] = responder.store.list_incidents()
+    assert incident.deliveries == 2
+    last = responder.store.timeline(incident.id)[-1].message
+    assert last.endswith("no playbook plans steps for it: the finding is archived or suppressed")
+
+    acting = make(world, tmp_path, act_on_archived=True)
+    other = "0" * 32
+    event["detail"]["id"] = other
+    world["iam"].update_access_key(UserName="mallory", AccessKeyId=world["key"], Status="Active")
+    assert [s.status for s in acting.handle(event).steps] == ["contained", "already-contained", "done"]
+    assert key_status(world) == "Inactive"
+
+
+def test_a_detail_type_its_source_does_not_publish_is_refused(world: dict[str, Any], tmp_path: Path) -> None:
+    responder = make(world, tmp_path)
+    forged = env.tor_user_finding(user="mallory", key=world["key"])
+    forged["detail-type"] = "Security Hub Findings - Imported"
+    report = responder.handle(forged)
+    assert report.refused == "detail-type 'Security Hub Findings - Imported' is not an event 'aws.guardduty' publishes"
+    assert responder.telemetry.counts["EventsRefusedDetailType"] == 1
+    assert key_status(world) == "Active" and responder.store.list_incidents() == []
+
+
+class RacingRunners:
+    """Two Lambda instances carrying out the same approval command at once.
+
+    DynamoDB applies each request atomically; moto in-process does not across threads, so every DynamoDB
+    request of the session is serialized here as the service would. Once armed, both runners are held
+    right after they read the step record until both have read it, so both see it waiting for approval.
+    """
+
+    def __init__(self, session: Any) -> None:
+        self.requests = threading.Lock()
+        self.both_read = threading.Barrier(2, timeout=20)
+        self.armed = False
+        session.events.register("before-call.dynamodb", self.before)
+        session.events.register("after-call.dynamodb", self.after)
+
+    def before(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        reads_step = model.name == "GetItem" and params.get("Key", {}).get("sk", {}).get("S", "").startswith("STEP#")
+        if self.armed and reads_step:
+            self.both_read.wait()
+        if not self.requests.acquire(timeout=20):
+            raise RuntimeError("a DynamoDB request never finished")
+
+    def after(self, **_: Any) -> None:
+        self.requests.release()
+
+
+@pytest.mark.parametrize("idempotency", [True, False], ids=["with-idempotency-table", "without"])
+def test_an_approved_step_runs_once_when_two_runners_get_the_command_at_once(
+    idempotency: bool, world: dict[str, Any], tmp_path: Path, recorder: CallRecorder
+) -> None:
+    race = RacingRunners(world["session"])
+    approval_playbook = PLAYBOOK.replace("steps:", "mode: approval\nsteps:")
+    overrides: dict[str, Any] = {} if idempotency else {"idempotency_table": None}
+    first = make(world, tmp_path, approval_playbook, **overrides)
+    second = make(world, tmp_path, approval_playbook, **overrides)
+    step = first.handle(env.tor_user_finding(user="mallory", key=world["key"])).steps[0]
+    assert first.store.decide_approval(step.approval_id or "", "approved", "U123", "2026-11-23T12:00:00Z")
+    command = approval_command(step.incident_id, step.approval_id or "")
+
+    race.armed = True
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def carry_out(responder: Responder) -> None:
+        try:
+            outcomes.append(responder.handle(command).steps[0].status)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=carry_out, args=(r,)) for r in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert writes(recorder, "UpdateAccessKey") == 1
+    assert key_status(world) == "Inactive"
+    stored = first.store.get_step(step.incident_id, step.key)
+    assert stored is not None and stored.status == "contained" and stored.attempts == 1
+    assert [h["status"] for h in stored.history] == ["pending-approval", "contained"]
+    contained = [e for e in first.store.timeline(step.incident_id) if e.message.endswith(": contained")]
+    assert len(contained) == 1
+    assert sorted(outcomes) in (["contained", "contained"], ["contained", "running"])
+
+
+class PowertoolsLines(logging.Handler):
+    """Every line the responder's Powertools logger writes, as the JSON it would print."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from chalicelib.handlers import logger
+
+        self.powertools = logger()
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.powertools.registered_formatter.format(record)))
+
+    def __enter__(self) -> PowertoolsLines:
+        logging.getLogger(self.powertools.name).addHandler(self)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        logging.getLogger(self.powertools.name).removeHandler(self)
+        self.powertools.remove_keys(["correlation_id"])
+
+
+def test_log_lines_carry_the_incident_id_as_soon_as_it_is_known(
+    world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.handlers import PowertoolsTelemetry
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    responder = build_responder(
+        env.settings(),
+        library=env.library(tmp_path, PLAYBOOK),
+        notifier=RecordingNotifier(),
+        telemetry=PowertoolsTelemetry(),
+        session=world["session"],
+    )
+    with PowertoolsLines() as captured:
+        report = responder.handle(env.tor_user_finding(user="mallory", key=world["key"]))
+        [incident_id] = report.incidents
+        step_lines = [
+            line
+            for line in captured.lines
+            if isinstance(line["message"], dict) and line["message"].get("incident") == incident_id
+        ]
+        assert step_lines, "the notify.log step wrote its line through the responder's logger"
+        assert {line.get("correlation_id") for line in step_lines} == {incident_id}
+
+        captured.lines.clear()
+        stranger = env.tor_user_finding(account="999999999999", user="mallory", key=world["key"])
+        responder.handle(stranger)
+        [refused] = [line for line in captured.lines if line["message"] == "event refused"]
+        assert "correlation_id" not in refused, "a later message's lines never carry an earlier incident's id"
+
+
+def test_containment_through_an_approval_records_time_to_containment(world: dict[str, Any], tmp_path: Path) -> None:
+    responder = make(world, tmp_path, PLAYBOOK.replace("steps:", "mode: approval\nsteps:"))
+    telemetry = responder.telemetry
+    steps = responder.handle(env.tor_user_finding(user="mallory", key=world["key"])).steps
+    assert "TimeToContainmentSeconds" not in telemetry.timings
+    for step in steps:
+        assert responder.store.decide_approval(step.approval_id or "", "approved", "U123", "2026-11-23T12:00:00Z")
+    responder.handle(env.tor_user_finding(account="999999999999", user="x", key="y"))  # clears the correlation
+    assert telemetry.correlation_id is None
+    for step in steps:
+        responder.handle(approval_command(step.incident_id, step.approval_id or ""))
+        assert telemetry.correlation_id == step.incident_id
+    [incident] = responder.store.list_incidents()
+    assert incident.status == "contained"
+    [seconds] = telemetry.timings["TimeToContainmentSeconds"]
+    assert seconds > 0  # the sample finding is from 2017: measured from the stored finding's time
+    responder.handle(approval_command(steps[0].incident_id, steps[0].approval_id or ""))  # a duplicate
+    assert len(telemetry.timings["TimeToContainmentSeconds"]) == 1
