@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from clampdown.cli.common import SHIPPED_PLAYBOOKS, echo_json, format_option, load_library, playbooks_option
+from clampdown.cli.common import echo_json, format_option, load_library, load_stage, playbooks_option
 
 
 @click.command("doctor")
@@ -70,14 +70,9 @@ def command(
     """
     import boto3
 
-    from clampdown.deploy.stage import Stage, StageError
     from clampdown.doctor import Doctor, render
 
-    project = Path(".") if (Path(".chalice") / "config.json").is_file() else SHIPPED_PLAYBOOKS.parent
-    try:
-        loaded = Stage.load(project, stage)
-    except StageError as exc:
-        raise click.ClickException(str(exc)) from None
+    loaded = load_stage(stage)
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
         raise click.UsageError("which region? give --region or set AWS_REGION")

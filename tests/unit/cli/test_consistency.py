@@ -71,6 +71,7 @@ STAGE_COMMANDS = [
     ("replay", str(ROOT / "tests/data/corpus/guardduty/gd_c7n_Backdoor-EC2-C-CActivity-B-DNS.json")),
     ("test",),
     ("playbooks", "--coverage"),
+    ("doctor", "--region", "us-east-1"),
 ]
 
 
