@@ -20,22 +20,12 @@ from typing import Any
 import pytest
 import requests
 
-from clampdown.local_slack.server import FakeSlack, approval_ids, block_actions_body, command_body, sign
+from clampdown.local_slack.server import approval_ids, block_actions_body, command_body, sign
 from tests.e2e.conftest import free_port
-from tests.functional.notify.stage import ALICE, MALLORY, SIGNING_SECRET, Stage, create_stage
+from tests.functional.notify.stage import ALICE, MALLORY, SIGNING_SECRET, Stage
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def stage(aws_endpoint: str, slack: FakeSlack, tmp_path: Path) -> Stage:
-    import boto3
-
-    from chalicelib import secrets
-
-    secrets.forget_all()
-    return create_stage(boto3.session.Session(region_name="us-east-1"), slack, tmp_path)
 
 
 def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
