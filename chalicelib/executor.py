@@ -228,7 +228,7 @@ class StepRunner:
     ) -> StepRecord:
         now = self.clock()
         approval = Approval(
-            id=secrets.token_urlsafe(16),
+            id=secrets.token_hex(16),  # 128 bits; never starts with "-", which a CLI would read as an option
             incident_id=incident.id,
             step_key=record.key,
             status="pending",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,8 @@ def test_blast_radius_pushes_steps_to_approval(world: dict[str, Any], tmp_path: 
     assert iam.list_user_policies(UserName="trudy")["PolicyNames"] == []
     [approval] = responder.store.list_approvals()
     assert approval.step_key == quarantine.key
+    # Approval ids are typed on command lines (clampdown approve ID): never one that reads as an option.
+    assert re.fullmatch(r"[0-9a-f]{32}", approval.id), approval.id
     assert responder.notifier.sent[-2][0] == "approval"
 
 
