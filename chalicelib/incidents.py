@@ -376,10 +376,15 @@ class DynamoIncidentStore(IncidentStore):
         return self._incident(item), item["deliveries"]["N"] == "1"
 
     def record_delivery(self, finding: Finding, now: str) -> Incident | None:
+        # Most findings no playbook plans for have no incident: a read (half a capacity unit, no write)
+        # settles those; the conditional write covers an incident deleted in between.
+        key = {"pk": {"S": f"INC#{incident_id_for(finding)}"}, "sk": {"S": "META"}}
+        if "Item" not in self.client.get_item(TableName=self.table, Key=key, ProjectionExpression="pk"):
+            return None
         try:
             response = self.client.update_item(
                 TableName=self.table,
-                Key={"pk": {"S": f"INC#{incident_id_for(finding)}"}, "sk": {"S": "META"}},
+                Key=key,
                 UpdateExpression=(
                     "SET last_seen = :now, gsi1sk = :now ADD deliveries :one, sources :source, finding_ids :fid"
                 ),

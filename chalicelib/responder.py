@@ -165,7 +165,7 @@ class Responder:
 
     def _record_unplanned(self, finding: Finding, why: str | None = None) -> Incident | None:
         """A finding no playbook plans for: when it is another shape or an update of a finding that already
-        has an incident, the incident records the delivery (one conditional write); else nothing is kept."""
+        has an incident, the incident records the delivery; else nothing is kept and nothing is written."""
         now = iso(self.clock())
         incident = self.store.record_delivery(finding, now)
         if incident is None:

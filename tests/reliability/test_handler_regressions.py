@@ -42,5 +42,7 @@ def test_a_target_that_cannot_be_planned_skips_its_step_not_the_event() -> None:
         assert deliver([json.dumps(event)]) == set()
         [incident] = stage.store().list_incidents()
         steps = {s.action: s for s in stage.store().list_steps(incident.id)}
-        assert steps["tag"].status == "skipped" and (steps["tag"].reason or "").startswith("cannot plan: InvalidTarget")
+        assert steps["tag"].status == "skipped" and (steps["tag"].reason or "").startswith(
+            "cannot plan: InvalidInstanceID.Malformed: '0' is not an EC2 instance id"
+        )
         assert all(s.status != "running" for s in steps.values())
