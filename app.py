@@ -4,7 +4,9 @@ from chalice import Chalice, Rate, Response
 
 from chalicelib import handlers, slack_interactions
 
-app = Chalice(app_name="clampdown")
+# configure_logs=False: Chalice would add a plain-text handler to the "clampdown" logger (the Powertools
+# service's too), printing every line twice, once with a finding's newlines raw (forged log lines).
+app = Chalice(app_name="clampdown", configure_logs=False)
 
 # The queue, its dead-letter queue and the EventBridge rules feeding it are created by the merge
 # template (deploy/resources.json); the event source is pointed at that queue there.

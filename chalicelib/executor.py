@@ -21,7 +21,7 @@ from chalicelib.actions.base import INLINE_STATE_LIMIT, TRANSIENT_ERROR_CODES, A
 from chalicelib.evidence import evidence_key, json_body, offload
 from chalicelib.findings.model import Finding, Resource
 from chalicelib.guardrails import Guardrails
-from chalicelib.incidents import Approval, Incident, IncidentStore, LogEntry, StepRecord
+from chalicelib.incidents import Approval, Incident, IncidentStore, LogEntry, StepRecord, iso
 from chalicelib.planner import Plan, PlannedStep
 from chalicelib.settings import Settings
 from chalicelib.telemetry import CountingTelemetry, Telemetry
@@ -32,11 +32,6 @@ RETRYABLE_CODES = TRANSIENT_ERROR_CODES
 
 class RetryableStepError(RuntimeError):
     """A step failed for a reason that may pass (throttling, timeouts): the event must be retried."""
-
-
-def iso(moment: datetime) -> str:
-    """UTC, millisecond precision (records sort by it), ``Z`` suffix."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class IdempotencyGuard:

@@ -20,6 +20,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.findings.model import Finding
@@ -30,6 +31,11 @@ MUTABLE_FIELDS = ("notes", "suppressed", "notification", "settled")
 TERMINAL_STEP_STATES = frozenset(
     {"contained", "already-contained", "done", "skipped", "failed", "dry-run", "denied", "expired", "rolled-back"}
 )
+
+
+def iso(moment: datetime) -> str:
+    """How every record stores a time: UTC, millisecond precision (records sort by it), ``Z`` suffix."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def step_order(step: StepRecord) -> tuple[str, str, int]:

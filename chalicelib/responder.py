@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from chalicelib.executor import StepRunner, iso
+from chalicelib.executor import StepRunner
 from chalicelib.findings.model import Finding
-from chalicelib.incidents import Incident, IncidentStore, LogEntry, StepRecord, step_order
+from chalicelib.incidents import Incident, IncidentStore, LogEntry, StepRecord, iso, step_order
 from chalicelib.intake import Intake
 from chalicelib.notify import Notifier, NullNotifier
 from chalicelib.planner import Plan, evaluate

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.actions import REGISTRY
-from chalicelib.executor import StepRunner, iso
-from chalicelib.incidents import LogEntry, StepRecord
+from chalicelib.executor import StepRunner
+from chalicelib.incidents import LogEntry, StepRecord, iso
 from chalicelib.responder import derive_status
 
 ROLLBACK_STATES = frozenset({"contained"})

@@ -155,12 +155,12 @@ def run_exercise(
     from chalicelib.incidents import DynamoIncidentStore
     from clampdown.local_slack.server import FakeSlack, approval_ids
 
-    # notify.log steps write warnings to the function's log; exercises report on their own.
-    logging.getLogger("clampdown").setLevel(logging.ERROR)
     result = ExerciseResult(started=time.time())
     app = chalice_app()
     slack = FakeSlack()
     with (
+        # notify.log steps write warnings to the function's log; exercises report on their own.
+        sb.logger_level("clampdown", logging.ERROR),
         slack,
         sb.sandbox(playbooks, slack=slack) as box,
         tempfile.TemporaryDirectory(prefix="clampdown-chalice-") as project,

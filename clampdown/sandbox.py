@@ -11,6 +11,7 @@ and Lambda code packages (which AWS hands out as presigned S3 URLs) are served o
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -368,39 +369,44 @@ def sandbox(playbooks: Path, *, environment: bool = True, slack: Any = None) -> 
     alerts and approval requests to it and takes its signed interactions, as a deployed stage does
     with Slack.
     """
-    import logging
-
     from moto import mock_aws
 
-    botocore_log = logging.getLogger("botocore")
-    level = botocore_log.level
-    botocore_log.setLevel(logging.WARNING)  # for the sandbox's lifetime only: the process's logging is not ours
     packages: dict[str, bytes] = {}
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="clampdown-sandbox-") as tmp,
-            _patched_environ(_fake_credentials(), remove=("AWS_PROFILE", "AWS_ENDPOINT_URL")),
-        ):
-            bundle = write_bundle(playbooks, Path(tmp))
-            with mock_aws(config={"lambda": {"use_docker": False}}), _code_packages(packages):
-                import boto3
+    with (
+        logger_level("botocore", logging.WARNING),
+        tempfile.TemporaryDirectory(prefix="clampdown-sandbox-") as tmp,
+        _patched_environ(_fake_credentials(), remove=("AWS_PROFILE", "AWS_ENDPOINT_URL")),
+    ):
+        bundle = write_bundle(playbooks, Path(tmp))
+        with mock_aws(config={"lambda": {"use_docker": False}}), _code_packages(packages):
+            import boto3
 
-                session = boto3.session.Session(region_name=REGION)
-                queue_url, dlq_url = _create_platform(session, bundle)
-                env = _create_environment(session) if environment else Environment()
-                packages.update(env.extra.get("packages", {}))
-                stage = settings_environ(queue_url, bundle)
-                if slack is not None:
-                    _create_slack_secret(session, slack)
-                    stage.update(slack_environ(slack))
-                with _patched_environ(stage):
+            session = boto3.session.Session(region_name=REGION)
+            queue_url, dlq_url = _create_platform(session, bundle)
+            env = _create_environment(session) if environment else Environment()
+            packages.update(env.extra.get("packages", {}))
+            stage = settings_environ(queue_url, bundle)
+            if slack is not None:
+                _create_slack_secret(session, slack)
+                stage.update(slack_environ(slack))
+            with _patched_environ(stage):
+                _forget_process_state()
+                try:
+                    yield Sandbox(session, queue_url, dlq_url, bundle, env, slack)
+                finally:
                     _forget_process_state()
-                    try:
-                        yield Sandbox(session, queue_url, dlq_url, bundle, env, slack)
-                    finally:
-                        _forget_process_state()
+
+
+@contextmanager
+def logger_level(name: str, level: int) -> Iterator[None]:
+    """``name``'s level for the block only: the process's logging is not the sandbox's to keep."""
+    log = logging.getLogger(name)
+    before = log.level
+    log.setLevel(level)
+    try:
+        yield
     finally:
-        botocore_log.setLevel(level)
+        log.setLevel(before)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.incidents import Approval, Incident, IncidentStore
+from chalicelib.incidents import Approval, Incident, IncidentStore, iso
 from chalicelib.notify.channel import describe
 from chalicelib.telemetry import Telemetry
 
@@ -23,10 +23,6 @@ SYSTEM_DECIDER = "clampdown"
 #: A decided approval whose step still waits this long after the decision is queued again (the
 #: first command was lost: SendMessage failed after the decision was recorded).
 STUCK_AFTER_S = 120
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -95,7 +91,7 @@ class Decisions:
         now = self.clock()
         if now.timestamp() > approval.expires_at:
             return self._expire(approval, now)
-        if not self.store.decide_approval(approval_id, status, by, _iso(now), reason):
+        if not self.store.decide_approval(approval_id, status, by, iso(now), reason):
             return Outcome("already-decided", self.store.get_approval(approval_id))
         decided = self.store.get_approval(approval_id) or approval
         queued, error = self._queue(decided)
@@ -103,7 +99,7 @@ class Decisions:
 
     def _expire(self, approval: Approval, now: datetime) -> Outcome:
         reason = "no decision before the request expired"
-        if not self.store.decide_approval(approval.id, "expired", SYSTEM_DECIDER, _iso(now), reason):
+        if not self.store.decide_approval(approval.id, "expired", SYSTEM_DECIDER, iso(now), reason):
             return Outcome("already-decided", self.store.get_approval(approval.id))
         expired = self.store.get_approval(approval.id) or approval
         queued, error = self._queue(expired)

@@ -12,6 +12,8 @@ import copy
 import json
 import os
 import re
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -231,6 +233,30 @@ def test_hostile_finding_text_cannot_forge_log_lines() -> None:
         logged.append(line)
     assert any("PWNED" in line for line in logged), "the hostile text was logged (escaped)"
     assert any(json.loads(line).get("message") == "event refused" for line in logged)
+
+
+def test_the_deployed_module_writes_only_json_log_lines() -> None:
+    """What the Lambda runtime ships from stdout, after ``import app`` as the runtime does it: Chalice
+    names its own logger after the app ("clampdown", the Powertools service too) and by default adds a
+    plain-text handler that would print a finding's newlines raw, i.e. forged lines."""
+    script = (
+        "import logging, app\n"
+        "from chalicelib import handlers\n"
+        'forged = chr(10).join([\'title\', \'{"level":"INFO","message":"all clear"}\']) + chr(0x2028)\n'
+        "handlers.logger().warning(forged)\n"
+        "handlers.logger().error({'finding': 'a' + chr(13) + 'b' + chr(27) + '[2Jc'})\n"
+        "print(len(logging.getLogger('clampdown').handlers))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    *lines, handler_count = result.stdout.splitlines()
+    assert handler_count == "1", result.stdout
+    assert len(lines) == 2, result.stdout
+    for line in lines:
+        assert_inert(line)
+        assert isinstance(json.loads(line), dict)
+    assert result.stderr == ""
 
 
 # -- hostile text in the CLI ------------------------------------------------------------------------
