@@ -131,7 +131,7 @@ class StepRunner:
             existing = self.store.get_step(incident.id, planned.key) if known is None else known.get(planned.key)
             if existing is not None and (existing.terminal or existing.status == "pending-approval"):
                 if existing.status == "failed" and planned.on_error == "stop":
-                    stopped = f"step {existing.step} ({existing.action}) failed"
+                    stopped = f"step {existing.step + 1} ({existing.action}) failed"
                 records.append(existing)
                 continue
             if stopped:
@@ -147,7 +147,7 @@ class StepRunner:
             record = self.run_step(incident, plan, planned, existing)
             records.append(record)
             if record.status == "failed" and planned.on_error == "stop":
-                stopped = f"step {planned.step.index} ({planned.action}) failed"
+                stopped = f"step {planned.step.index + 1} ({planned.action}) failed"
         if known is not None:
             known.update((r.key, r) for r in records)
         return records

@@ -339,6 +339,9 @@ class Action:
     changes_aws: ClassVar[bool] = True
     #: What a playbook's later steps do when this one fails and the step names no ``on_error``.
     default_on_error: ClassVar[str] = "stop"
+    #: Fields of the recorded state that are read to undo or verify the step, not set by it: what-changed
+    #: views (the demo's per-field changes) leave them out.
+    context_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         self.params: dict[str, Any] = dict(params or {})

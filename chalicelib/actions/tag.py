@@ -91,6 +91,7 @@ TAG_APIS: dict[str, TagApi] = {
 @register
 class Tag(Action):
     name = "tag"
+    context_fields = ("all",)  # every tag, kept so that a rollback can tell what else changed
     summary = "Tag the resource with the incident id and playbook (or the given tags); rollback restores the keys."
     resource_kinds = tuple(TAG_APIS)
     #: The writes; the reads (``_live.READERS``) are added by ``register``.

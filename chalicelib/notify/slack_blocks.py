@@ -324,6 +324,19 @@ def step_line(step: StepRecord) -> str:
     return line
 
 
+def step_lines(steps: Sequence[StepRecord]) -> list[str]:
+    """A line per step; when the steps come from several playbooks, each playbook's steps under its name
+    (steps are numbered within their playbook)."""
+    if len({s.playbook for s in steps}) < 2:
+        return [step_line(s) for s in steps]
+    lines: list[str] = []
+    for n, step in enumerate(steps):
+        if n == 0 or step.playbook != steps[n - 1].playbook:
+            lines.append(f"*Playbook* {code(step.playbook, 200)}")
+        lines.append(step_line(step))
+    return lines
+
+
 def _links_block(finding: Finding | None) -> dict[str, Any] | None:
     links = console_links(finding) if finding else []
     if not links:
@@ -369,7 +382,7 @@ def incident_message(incident: Incident, steps: Sequence[StepRecord], note: str 
         blocks.append({"type": "section", "text": plain(finding.description, SECTION_LIMIT)})
     if steps:
         blocks.append({"type": "divider"})
-        lines = ["*Steps*", *(step_line(s) for s in steps)]
+        lines = ["*Steps*", *step_lines(steps)]
         blocks.extend(section(t) for t in _chunks(lines, SECTION_LIMIT, MAX_STEP_SECTIONS, "… and {n} more steps"))
     links = _links_block(finding)
     if links:
@@ -385,7 +398,7 @@ def incident_message(incident: Incident, steps: Sequence[StepRecord], note: str 
 
 def steps_changed_message(steps: Sequence[StepRecord]) -> dict[str, Any]:
     """A thread reply naming the steps whose status changed."""
-    texts = _chunks([step_line(s) for s in steps], SECTION_LIMIT, 1, "… and {n} more")
+    texts = _chunks(step_lines(steps), SECTION_LIMIT, 1, "… and {n} more")
     return {"text": f"{len(steps)} step(s) changed", "blocks": [section(t) for t in texts]}
 
 

@@ -19,12 +19,13 @@ class ClampdownGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
-            raise
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, BrokenPipeError):
+            raise  # click ends a closed output pipe (``| head``) quietly
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            raise click.ClickException(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)") from exc
+            hint = f"run clampdown --debug {ctx.invoked_subcommand} … for the traceback"
+            raise click.ClickException(f"{type(exc).__name__}: {exc} ({hint})") from exc
 
 
 @click.group(cls=ClampdownGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -91,6 +91,9 @@ def test_demo_command_prints_the_report(tmp_path: Path) -> None:
     assert "       policy: - Allow PublicRead (s3:GetObject, for *) (policy deleted)\n" in text
     assert "       public_statements: - Allow public-invoke (lambda:InvokeFunction, for *)\n" in text
     assert re.search(r"network_interfaces\[eni-\w+\]\.groups: - sg-\w+, \+ sg-\w+\n", text)
+    # the tags a step set, once: not the whole tag set it keeps for its rollback
+    assert len(re.findall(r"\n {7}tags\.clampdown:incident: none → inc-\w+\n", text)) == 1
+    assert "all.clampdown:incident" not in text
     # steps that do not apply are one line; a real skip stays visible with its reason
     assert "(1 step(s) did not apply: the finding names no iam-role)" in text
     assert "iam.revoke-role-sessions → the finding: skipped" not in text
@@ -105,6 +108,7 @@ def test_demo_command_prints_the_report(tmp_path: Path) -> None:
         "┃ Status: ✅ contained · Severity: MEDIUM (5) · Finding type: UnauthorizedAccess:IAMUser/TorIPCaller" in text
     )
     assert "┃ ✅ 3. iam.quarantine-user on ci-deployer — contained · approved by @U0ONCALL" in text
+    assert "┃ Playbook gd-iam-compromised-credentials\n" in text, "steps under their playbook's name"
     assert "approval request: ⏳ Approval needed · iam.quarantine-user on ci-deployer\n     → ✅ Approved by @U0ONCALL — contained" in text  # fmt: skip
     assert len(re.findall(r"incident inc-\w+: 1 message, updated in place; \d+ thread reply", text)) == 5
     assert re.search(r"\n   \d+ approval\(s\) given by clicking Approve in Slack: ", text)

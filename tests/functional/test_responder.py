@@ -173,7 +173,10 @@ def test_access_denied_fails_the_step_and_stops_the_playbook(world: dict[str, An
     assert [(s.status, s.result and s.result.get("error_code")) for s in report.steps[:1]] == [
         ("failed", "AccessDenied")
     ]
-    assert report.steps[1].status == "skipped" and "on_error is stop" in (report.steps[1].reason or "")
+    assert report.steps[1].status == "skipped"
+    assert report.steps[1].reason == "step 1 (iam.deactivate-access-key) failed and on_error is stop", (
+        "numbered from 1, as every view of an incident numbers its steps"
+    )
     [incident] = responder.store.list_incidents()
     assert incident.status == "failed"
 

@@ -28,7 +28,12 @@ def _echo_wrapped(text: str, indent: str) -> None:
     click.echo(textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  "))
 
 
+def _without(state: Any, fields: tuple[str, ...]) -> Any:
+    return {k: v for k, v in state.items() if k not in fields} if isinstance(state, dict) else state
+
+
 def _echo_steps(steps: list[Any]) -> None:
+    from chalicelib.actions import REGISTRY
     from clampdown.changes import describe_changes
     from clampdown.demo import does_not_apply
 
@@ -41,7 +46,8 @@ def _echo_steps(steps: list[Any]) -> None:
         if step.reason and step.status not in ("contained", "done"):
             click.echo(f"       {step.reason}")
         result = step.result or {}
-        changes = describe_changes(result.get("before"), result.get("after"))
+        hidden = REGISTRY[step.action].context_fields if step.action in REGISTRY else ()
+        changes = describe_changes(*(_without(result.get(k), hidden) for k in ("before", "after")))
         for line in changes[:MAX_CHANGES]:
             click.echo(f"       {line}")
         if len(changes) > MAX_CHANGES:

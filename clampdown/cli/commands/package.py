@@ -89,7 +89,7 @@ def command(
     \b
     Then:
       aws cloudformation package --template-file out/sam.json --s3-bucket BUCKET \\
-          --output-template-file out/packaged.json
+          --use-json --output-template-file out/packaged.json
       aws cloudformation deploy --template-file out/packaged.json --stack-name clampdown-dev \\
           --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND
     """
@@ -103,6 +103,7 @@ def command(
         click.echo(f"AWS_DEFAULT_REGION is not set: using {region} for packaging (chalice needs one).", err=True)
         os.environ["AWS_DEFAULT_REGION"] = region
     project = resolve_project(project_dir)
+    load_stage(project, stage)  # an unknown stage is a usage error (exit 2), before any work
     library = project_library(project, playbooks_dir)
     try:
         result = package(project, stage, outdir, library)

@@ -22,7 +22,8 @@ def command(stage: str, output_format: str, playbooks_dir: Path | None, project_
     \b
     Every rule pins `source` and `detail-type` (a pattern that does not is completed
     from what it implies, or refused); identical and overlapping patterns are merged
-    into one rule so an event is queued once; no rule accepts more than its playbooks.
+    into one rule so an event is queued once (a rule past EventBridge's 4,096-character
+    pattern quota is split, and says so); no rule accepts more than its playbooks.
     The stage gives CLAMPDOWN_OVERRIDES (disabled playbooks) and CLAMPDOWN_CUSTOM_SOURCES.
 
     \b

@@ -98,8 +98,16 @@ def command(
         failed = sum(1 for r in results if "error" in r)
         echo_json({"results": results})
     else:
+        read = findings = matched = 0
         for result in simulate_events(events, library, explain=explain):
+            read += 1
             failed += "error" in result
+            findings += len(result.get("findings") or ())
+            matched += bool(result.get("matches"))
             click.echo(render_evaluation(result))
+        summary = f"{read} event(s) read: {findings} finding(s); {matched} event(s) matched a playbook"
+        if failed:
+            summary += f"; {failed} could not be read (marked 'error:' above)"
+        click.secho(summary, fg="red" if failed else None)
     if failed:
         raise SystemExit(1)

@@ -6,6 +6,7 @@ does; the assertions read the exact JSON it received.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -372,3 +373,30 @@ def test_real_findings_with_every_string_hostile_are_rendered_inert(
     assert marker(finding.title), "the title came from the hostile event"
     assert not {m for m in expected if m not in alert_text}, "finding strings missing from the alert"
     assert marker(finding.title) in approval_text
+
+
+def test_steps_of_several_playbooks_are_listed_under_each_playbooks_name() -> None:
+    """Steps are numbered within their playbook: two playbooks' step 1 must not read as one list."""
+
+    def quiet(n: int, playbook: str, **changes: Any) -> StepRecord:
+        record = step("inc-1", n, status=changes.pop("status", "contained"))
+        return dataclasses.replace(record, playbook=playbook, target=None, result=None, reason=None, **changes)
+
+    notify = quiet(0, "gd-default-notify", action="notify.log", status="done")
+    first = quiet(0, "gd-ec2-compromised-instance")
+    second = quiet(1, "gd-ec2-compromised-instance")
+    one_playbook = blocks.step_lines([first, second])
+    assert [line.split(" on ")[0] for line in one_playbook] == [
+        "✅ *1. ec2.isolate-instance*",
+        "✅ *2. ec2.isolate-instance*",
+    ], "a single playbook's steps need no heading"
+    grouped = blocks.step_lines([notify, first, second])
+    assert [line.split(" on ")[0] for line in grouped] == [
+        "*Playbook* `gd-default-notify`",
+        "✔️ *1. notify.log*",
+        "*Playbook* `gd-ec2-compromised-instance`",
+        "✅ *1. ec2.isolate-instance*",
+        "✅ *2. ec2.isolate-instance*",
+    ]
+    hostile = blocks.step_lines([notify, quiet(0, "<!channel> *x*")])
+    assert "*Playbook* `&lt;!channel&gt; *x*`" in hostile

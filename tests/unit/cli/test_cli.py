@@ -104,6 +104,11 @@ def test_simulate_reports_bad_events_and_exits_1(playbooks: Path, tmp_path: Path
     results = json.loads(out)["results"]
     assert results[0]["error"].startswith("invalid event:") and "source" in results[0]["error"]
     assert results[1]["matches"], "one bad event does not stop the others"
+    code, out = run("simulate", str(partial), str(TOR), "--playbooks", str(playbooks))
+    assert code == 1
+    assert out.endswith(
+        "2 event(s) read: 1 finding(s); 1 event(s) matched a playbook; 1 could not be read (marked 'error:' above)\n"
+    ), "the text output ends with a summary that says an event was not read"
 
 
 def test_simulate_with_broken_playbooks_exits_1(tmp_path: Path) -> None:
@@ -141,3 +146,25 @@ def test_simulate_every_corpus_event_with_the_shipped_library() -> None:
     assert [Path(e).name for e in errors] == ["gd_awssamples-wafacl_PARTIAL_UnauthorizedAccess-EC2-SSHBruteForce.json"]
     assert code == 1
     assert len(results) == 157
+
+
+def test_actions_lists_the_registry_with_parameters_and_permissions() -> None:
+    from chalicelib.actions import REGISTRY
+
+    code, out = run("actions", "--format", "json")
+    assert code == 0, out
+    listed = {a["name"]: a for a in json.loads(out)["actions"]}
+    assert set(listed) == set(REGISTRY)
+    for name, action in REGISTRY.items():
+        assert listed[name]["permissions"] == list(action.permissions)
+        assert listed[name]["resource_kinds"] == list(action.resource_kinds)
+    isolate = listed["ec2.isolate-instance"]
+    asg = isolate["params"]["asg"]
+    assert (asg["enum"], asg["default"], asg["required"]) == (["standby", "detach", "leave"], "standby", False)
+    assert "Standby" in asg["description"]
+    assert "ec2:ModifyNetworkInterfaceAttribute" in isolate["permissions"] and isolate["reversible"] is True
+    code, out = run("actions", "iam.deactivate-access-key")
+    assert code == 0 and out.splitlines()[0].startswith("iam.deactivate-access-key  [changes AWS; reversible")
+    assert "    acts on:     access-key\n" in out and out.endswith("1 action(s)\n")
+    code, out = run("actions", "iam.delete-everything")
+    assert code == 2 and "unknown action(s): iam.delete-everything" in out

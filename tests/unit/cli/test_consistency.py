@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from clampdown.cli import cli
+from clampdown.cli import ClampdownGroup, cli
 from clampdown.cli.common import stage_environment
 from clampdown.deploy.stage import CHECKOUT
 
@@ -72,6 +72,7 @@ STAGE_COMMANDS = [
     ("test",),
     ("playbooks", "--coverage"),
     ("doctor", "--region", "us-east-1"),
+    ("package", "out-never-written"),  # refused before any build step
 ]
 
 
@@ -163,3 +164,34 @@ def test_test_and_coverage_apply_the_stage_overrides(tuned_stage: str) -> None:
 def test_overrides_naming_an_unknown_playbook_are_an_error(tuned_stage: str) -> None:
     code, out = run("simulate", str(TOR), "--stage", "typo")
     assert code == 1 and "--stage typo: CLAMPDOWN_OVERRIDES: override names unknown playbook 'gd-nope'" in out
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
+    """``clampdown simulate DIR | head -1``: no error line, no traceback once the pipe is closed."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "clampdown", "simulate", str(ROOT / "tests/data/corpus/cloudtrail")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # as `head -1` does
+    errors = process.stderr.read().decode()
+    code = process.wait(timeout=60)
+    assert first.strip(), "the command printed before the reader left"
+    assert "Error" not in errors and "Traceback" not in errors, errors
+    assert code == 1, "click's exit status for a closed output pipe"
+
+
+def test_an_unexpected_error_is_one_line_that_says_where_to_put_debug() -> None:
+    group = ClampdownGroup("clampdown-under-test")
+
+    @group.command("broken")
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    out = CliRunner().invoke(group, ["broken"], obj={})
+    assert out.exit_code == 1
+    assert out.output == "Error: RuntimeError: boom (run clampdown --debug broken … for the traceback)\n"
+    with pytest.raises(RuntimeError):
+        CliRunner().invoke(group, ["broken"], obj={"debug": True}, catch_exceptions=False)
