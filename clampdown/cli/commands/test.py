@@ -35,6 +35,7 @@ def render_suite(result: Any, elapsed: float) -> str:
         for case in playbook.cases:
             text, color = LABELS[case.status]
             lines.append(f"{click.style(text, fg=color, bold=True)}  {playbook.name}: {_clean(case.name, 200)}")
+            lines.extend(click.style(f"      note: {_clean(note, 400)}", fg="yellow") for note in case.notes)
             if case.status == "pass":
                 continue
             lines.extend(f"      {_clean(problem, 400)}" for problem in case.problems)
@@ -47,6 +48,9 @@ def render_suite(result: Any, elapsed: float) -> str:
         f"{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} error(s) "
         f"in {counts['cases']} case(s) of {counts['playbooks']} playbook(s)"
     )
+    noted = sum(len(case.notes) for playbook in result.playbooks for case in playbook.cases)
+    if noted:
+        summary += f"; {noted} step mode(s) as the stage's overrides set them (notes above)"
     if counts["playbooks_failed"]:
         summary += f"; {counts['playbooks_failed']} playbook(s) without a positive and a negative case"
     lines.append(click.style(f"{summary} ({elapsed:.2f} s)", fg="green" if result.passed else "red", bold=True))
@@ -87,7 +91,8 @@ def command(
 
     \b
     --stage tests the library as that stage tunes it (CLAMPDOWN_OVERRIDES: modes and
-    exclusions apply; playbooks it disables are still tested).
+    exclusions apply; playbooks it disables are still tested). A step whose mode the
+    stage changed, where the case expects the shipped mode, passes with a note.
 
     \b
     Exit code 1 if any case fails or cannot run (e.g. a missing event file), or with
@@ -112,10 +117,10 @@ def command(
         for issue in exc.issues:
             click.echo(str(issue), err=True)
         raise click.ClickException(f"the playbooks in {path} are not valid (run: clampdown validate {path})") from None
-    library = apply_overrides(library, stage, overrides)
+    shipped, library = library, apply_overrides(library, stage, overrides)
     started = time.perf_counter()
     try:
-        result = run_suite(library, playbook, strict=strict)
+        result = run_suite(library, playbook, strict=strict, shipped=shipped if overrides else None)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="PLAYBOOK") from None
     if output_format == "json":

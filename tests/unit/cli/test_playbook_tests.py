@@ -248,3 +248,42 @@ def test_a_copied_playbook_may_read_events_anywhere_in_its_project(tmp_path: Pat
     (team / "keys.yaml").write_text(KEYS.replace("../events/", "../../events/"))
     code, out = run("test", "tor-keys", "--playbooks", str(team), "--format", "json")
     assert code == 1 and "leaves the project directory" in out
+
+
+def test_a_stage_that_changes_modes_passes_with_notes_and_one_that_excludes_fails(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cases describe the playbooks as shipped: a mode a stage sets on purpose is a note; an exclusion
+    that stops a response is a failure (the operator must see it before deploying)."""
+    account = json.loads(TOR.read_text())["detail"]["accountId"]  # the finding's account, not the envelope's
+    stages = {
+        "careful": {"modes": {"tor-keys": "approval"}},
+        "rehearse": {"modes": {"tor-keys": "dry-run"}},
+        "excluded": {"exclude": {"accounts": [account]}},
+    }
+    config = {name: {"environment_variables": {"CLAMPDOWN_OVERRIDES": json.dumps(o)}} for name, o in stages.items()}
+    (project.parent / ".chalice").mkdir()
+    (project.parent / ".chalice" / "config.json").write_text(json.dumps({"app_name": "t", "stages": config}))
+    monkeypatch.chdir(project.parent)
+
+    code, out = run("test", "tor-keys", "--playbooks", str(project), "--stage", "careful")
+    assert code == 0, out
+    assert (
+        "      note: step 1 (iam.deactivate-access-key): mode approval by the stage's override "
+        "(the case expects auto, as shipped)"
+    ) in out.splitlines()
+    assert "; 1 step mode(s) as the stage's overrides set them (notes above)" in out.splitlines()[-1]
+    code, out = run("test", "tor-keys", "--playbooks", str(project), "--stage", "rehearse", "--format", "json")
+    assert code == 0, out
+    notes = cases(json.loads(out))["a key used from Tor is deactivated"]["notes"]
+    assert [n.split(": ", 1)[1].split(" by ")[0] for n in notes] == ["mode dry-run", "mode dry-run"], notes
+
+    code, out = run("test", "tor-keys", "--playbooks", str(project), "--stage", "excluded")
+    assert code == 1, out
+    assert "FAIL  tor-keys: a key used from Tor is deactivated" in out
+    assert "the pattern matched but " in out and account in out, out
+
+    code, out = run("test", "instances", "--playbooks", str(project), "--stage", "careful")
+    assert code == 1 and "step 1 (ec2.isolate-instance): mode is 'auto', expected 'approval'" in out, (
+        "a mode the stage did not change is still checked"
+    )
