@@ -37,11 +37,17 @@ def _state(box: sb.Sandbox) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - absent configuration
         block = None
     try:
+        iam.get_login_profile(UserName=env.user_name)
+        console = "enabled"
+    except iam.exceptions.NoSuchEntityException:
+        console = "disabled"
+    try:
         policy = json.loads(awslambda.get_policy(FunctionName=env.function_name)["Policy"])["Statement"]
     except Exception:  # noqa: BLE001 - no resource policy left
         policy = []
     return {
         "access key": f"{env.access_key_id} {keys[0]['Status']}",
+        "user console login": console,
         "user inline policies": iam.list_user_policies(UserName=env.user_name)["PolicyNames"],
         "role inline policies": iam.list_role_policies(RoleName=env.role_name)["PolicyNames"],
         "instance security groups": sorted(

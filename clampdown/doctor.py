@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from clampdown.deploy.stage import FUNCTION_POLICIES
+
 OK, WARN, FAIL = "ok", "warn", "fail"
 #: How many dead-lettered messages ``peek`` reads to say why they failed.
 PEEK_MAX = 10
@@ -195,8 +197,10 @@ class Doctor:
                 "QueueName",
                 self.stage.dead_letter_queue_name,
             ),
-            "responder errors alarm": ("AWS/Lambda", "Errors", "FunctionName", self.stage.function_name("respond")),
         }
+        for function in FUNCTION_POLICIES:  # every function the stack deploys has an errors alarm
+            name = self.stage.function_name(function)
+            wanted[f"{function} errors alarm"] = ("AWS/Lambda", "Errors", "FunctionName", name)
         for label, metric in wanted.items():
             self.guarded(label, partial(self.check_alarm, label, *metric))
 
@@ -208,6 +212,8 @@ class Doctor:
             )
             .get("MetricAlarms", [])
         )
+        wanted = {"Name": dimension, "Value": value}  # checked here too: moto ignores Dimensions in this call
+        alarms = [a for a in alarms if wanted in a.get("Dimensions", [])]
         if alarms:
             self.add(label, OK, f"{alarms[0]['AlarmName']} ({alarms[0].get('StateValue', 'unknown')})")
         else:

@@ -27,7 +27,8 @@ from clampdown.scenarios import ROOT, Scenario
 
 #: Given a pending approval: the decision ("approved" | "denied" | None to leave it) and the Slack
 #: user name of the engineer who clicks.
-Decider = Callable[[Any], tuple[str | None, str]]
+#: Who answers an approval request, and how: ``(approval, its step record) -> (decision, user name)``.
+Decider = Callable[[Any, Any], tuple[str | None, str]]
 #: Step statuses that mean the step did its job.
 SUCCEEDED = frozenset({"contained", "already-contained", "done"})
 
@@ -36,7 +37,7 @@ class ExerciseError(RuntimeError):
     """The exercise could not go on (e.g. the Slack route refused a click)."""
 
 
-def approve_all(approval: Any) -> tuple[str | None, str]:
+def approve_all(approval: Any, step: Any) -> tuple[str | None, str]:
     return "approved", "oncall"
 
 
@@ -186,7 +187,7 @@ def run_exercise(
                 approval = store.get_approval(approval_id)
                 if approval is None or approval.status != "pending":
                     continue
-                decision, who = decide(approval)
+                decision, who = decide(approval, store.get_step(approval.incident_id, approval.step_key))
                 if decision is not None:
                     click(client, slack, approval_id, decision, who)
                     clicked += 1

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.findings import InvalidEvent, Resource, canonical_event
+from chalicelib.findings import InvalidEvent, Resource, canonical_event, normalize
 from chalicelib.findings.fields import iso_time
 from chalicelib.planner import Evaluation, evaluate
 from chalicelib.playbooks.library import Library
@@ -353,6 +353,7 @@ def replay_source(
             moment = event_time_key(event)
             if filtered:
                 if moment is None:
+                    normalize(event)  # an event that cannot be read is an error in a window too
                     summary.without_time += 1
                     continue
                 if (since is not None and moment < since) or (until is not None and moment >= until):

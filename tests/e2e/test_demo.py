@@ -82,6 +82,7 @@ def test_demo_command_prints_the_report(tmp_path: Path) -> None:
     text = out.output
     assert "The account before → after" in text
     assert "access key:" in text and "Inactive" in text
+    assert "   user console login: enabled → disabled\n" in text
     assert "0 in the dead-letter queue" in text
     # findings, the playbooks that matched them, and what each action changed, field by field
     assert re.search(r"playbooks matched: (\S+, )*gd-iam-compromised-credentials(, \S+)*\n", text)

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from clampdown import sandbox as sb
 from clampdown.cli import cli
+from clampdown.deploy.stage import FUNCTION_POLICIES
 from tests.conftest import REGION
 from tests.e2e.conftest import free_port
 
@@ -57,7 +58,7 @@ def deployed(aws_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     cloudwatch = session.client("cloudwatch")
     for alarm, namespace, metric, dimension, value in (
         ("dlq", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", stage.dead_letter_queue_name),
-        ("errors", "AWS/Lambda", "Errors", "FunctionName", stage.function_name("respond")),
+        *((f"{f}-errors", "AWS/Lambda", "Errors", "FunctionName", stage.function_name(f)) for f in FUNCTION_POLICIES),
     ):
         cloudwatch.put_metric_alarm(
             AlarmName=f"{stage.prefix}-{alarm}", Namespace=namespace, MetricName=metric, Statistic="Maximum",
@@ -191,7 +192,9 @@ def test_each_fault_is_named(deployed: dict[str, Any]) -> None:
     policy = json.dumps(queue_policy(deployed["queue_arn"], allowed))
     session.client("sqs").set_queue_attributes(QueueUrl=deployed["queue_url"], Attributes={"Policy": policy})
     session.client("sqs").send_message(QueueUrl=deployed["dlq_url"], MessageBody="this is not JSON")
-    session.client("cloudwatch").delete_alarms(AlarmNames=[f"{stage.prefix}-dlq"])
+    session.client("cloudwatch").delete_alarms(
+        AlarmNames=[f"{stage.prefix}-dlq", f"{stage.prefix}-expire_approvals-errors"]
+    )
     session.client("ssm").put_parameter(Name=stage.kill_switch_parameter, Value="on", Type="String", Overwrite=True)
 
     code, report = doctor("--no-canary")
@@ -203,7 +206,12 @@ def test_each_fault_is_named(deployed: dict[str, Any]) -> None:
     assert found[f"rule {unpermitted}"][0] == "fail"
     assert "does not let this rule send to it" in found[f"rule {unpermitted}"][1]
     assert found["dead-letter queue"][0] == "fail" and found["dead-letter queue"][1].startswith("1 message(s) failed")
-    assert found["dead-letter queue alarm"][0] == "fail" and found["responder errors alarm"][0] == "ok"
+    assert found["dead-letter queue alarm"][0] == "fail" and found["respond errors alarm"][0] == "ok"
+    assert found["expire_approvals errors alarm"] == (
+        "fail",
+        f"no alarm on AWS/Lambda Errors for {stage.function_name('expire_approvals')}: redeploy the stage",
+    )
+    assert found["api_handler errors alarm"][0] == "ok"
     assert found["kill switch"][0] == "warn" and "is ON" in found["kill switch"][1]
     healthy_rules = [n for n in found if n.startswith("rule ") and n not in {f"rule {r}" for r in (disabled, untargeted, missing, unpermitted)}]  # fmt: skip
     assert healthy_rules and all(found[n][0] == "ok" for n in healthy_rules), "only the broken rules are named"
@@ -278,7 +286,7 @@ def test_an_unreachable_api_fails_each_check_and_the_report_is_still_printed(
     assert code == 1 and report["healthy"] is False
     found = details(report)
     assert set(statuses(report).values()) == {"fail"}
-    for name in ("queue", "dead-letter queue", "dead-letter queue alarm", "responder errors alarm", "kill switch", f"member role {MEMBER} {REGION}"):  # fmt: skip
+    for name in ("queue", "dead-letter queue", "dead-letter queue alarm", "respond errors alarm", "api_handler errors alarm", "expire_approvals errors alarm", "kill switch", f"member role {MEMBER} {REGION}"):  # fmt: skip
         assert "EndpointConnectionError" in found[name][1], (name, found[name])
     rules = [n for n in found if n.startswith("rule ")]
     assert rules and all(found[n][1].startswith("could not be checked: EndpointConnectionError") for n in rules)

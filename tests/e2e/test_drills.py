@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,8 @@ def test_prompted_approvals_follow_the_operator() -> None:
     out = CliRunner().invoke(cli, ["drill", "compromised-iam-credentials", "--approvals", "prompt"], input="y\nn\n")
     assert out.exit_code == 1
     assert "Score 3/4" in out.output
+    asked = re.findall(r"Approve (.+?) \(incident inc-\w+\)\? \[Y/n\]", out.output)
+    assert asked == ["iam.quarantine-user on iam-user ci-deployer", "iam.disable-console-login on iam-user ci-deployer"]
 
 
 def test_a_drill_writes_its_post_incident_reports(tmp_path: Path) -> None:

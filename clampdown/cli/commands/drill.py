@@ -9,19 +9,19 @@ import click
 
 from clampdown.cli.commands.report import report_dir_options, write_rehearsal_reports
 from clampdown.cli.common import default_playbooks_dir, echo_json, format_option, load_library, playbooks_option
+from clampdown.cli.render import describe_resource
 
 
 def _decider(mode: str) -> Any:
     """Who clicks Approve or Deny in Slack, and which (the name is the clicking user's)."""
 
-    def decide(approval: Any) -> tuple[str | None, str]:
+    def decide(approval: Any, step: Any) -> tuple[str | None, str]:
         if mode == "auto":
             return "approved", "drill-auto-approve"
         if mode == "deny":
             return "denied", "drill-auto-deny"
-        answer = click.confirm(
-            f"Approve step {approval.step_key} of incident {approval.incident_id}?", default=True, err=True
-        )
+        what = f"{step.action} on {describe_resource(step.target)}" if step is not None else approval.step_key
+        answer = click.confirm(f"Approve {what} (incident {approval.incident_id})?", default=True, err=True)
         return ("approved" if answer else "denied"), "drill-operator"
 
     return decide

@@ -290,3 +290,17 @@ def test_top_k_is_exact_and_ordered_with_few_keys() -> None:
         top.add(key)
     expected = sorted(Counter(keys).items(), key=lambda kv: (-kv[1], kv[0]))[:5]
     assert [(k, c) for k, c, _ in top.top(5)] == expected
+
+
+def test_an_unreadable_event_is_an_error_with_a_window_too(tmp_path: Path) -> None:
+    """A published sample cut short (no source, detail-type or time) is an error, not "without a time"."""
+    partial = CORPUS / "guardduty" / "gd_awssamples-wafacl_PARTIAL_UnauthorizedAccess-EC2-SSHBruteForce.json"
+    (tmp_path / partial.name).write_text(partial.read_text())
+    for window in ([], ["--since", "2020-01-01"]):
+        code, out = run("replay", str(tmp_path), "--playbooks", str(PLAYBOOKS), "--format", "json", *window)
+        assert code == 1, out
+        doc = json.loads(out)
+        [error] = doc["errors"]["listed"]
+        assert error["location"].endswith(partial.name), error
+        assert error["message"] == "invalid event: EventBridge event: source, detail-type missing or invalid"
+        assert doc["counts"]["without_time"] == 0
