@@ -43,6 +43,20 @@ def corpus_event(relative: str) -> dict[str, Any]:
     return loaded
 
 
+def member_client(session: Any, account: str, service: str = "iam", **kwargs: Any) -> Any:
+    """A client in another (moto) account, through the role the responder assumes there."""
+    creds = session.client("sts", **kwargs).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/ClampdownMemberResponder", RoleSessionName="setup"
+    )["Credentials"]
+    return session.client(
+        service,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        **kwargs,
+    )
+
+
 @dataclass
 class CallRecorder:
     """Every AWS API call made through a boto3 session, as (service, operation, API parameters)."""

@@ -17,6 +17,7 @@ import pytest
 
 from clampdown import sandbox as sb
 from clampdown import scenarios
+from tests.conftest import member_client
 from tests.e2e.conftest import (
     drain,
     incident_store,
@@ -185,19 +186,7 @@ def test_a_finding_in_a_member_account_is_contained_there_through_the_member_rol
     calls, _ = responder_hooks
     monkeypatch.setenv("CLAMPDOWN_ACCOUNTS", MEMBER)
     monkeypatch.setenv("CLAMPDOWN_EXTERNAL_ID", "e2e-external-id")
-    creds = (
-        stage["session"]
-        .client("sts")
-        .assume_role(RoleArn=f"arn:aws:iam::{MEMBER}:role/ClampdownMemberResponder", RoleSessionName="setup")[
-            "Credentials"
-        ]
-    )
-    member_iam = stage["session"].client(
-        "iam",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    member_iam = member_client(stage["session"], MEMBER)
     key = new_user_with_key(member_iam, "remote-dev")
     event = copy.deepcopy(tor_event(stage, "remote-dev", key))
     event["account"] = event["detail"]["accountId"] = MEMBER

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.wiring import build_responder
-from tests.conftest import CallRecorder
+from tests.conftest import CallRecorder, member_client
 from tests.functional import responder_env as env
 from tests.functional.test_responder import PLAYBOOK
 
@@ -16,15 +16,7 @@ def test_many_incidents_in_one_member_account_keep_the_client_cache_bounded(
 ) -> None:
     env.create_tables(boto_session.client("dynamodb"))
     member = "111111111111"
-    creds = boto_session.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{member}:role/ClampdownMemberResponder", RoleSessionName="setup"
-    )["Credentials"]
-    member_iam = boto_session.client(
-        "iam",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    member_iam = member_client(boto_session, member)
     responder = build_responder(env.settings(), library=env.library(tmp_path, PLAYBOOK), session=boto_session)
     clients = responder.runner.aws
     clients.max_sessions = 3

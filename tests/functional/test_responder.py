@@ -16,7 +16,7 @@ from chalicelib.findings import InvalidEvent
 from chalicelib.notify import RecordingNotifier
 from chalicelib.responder import Responder, approval_command
 from chalicelib.wiring import build_responder
-from tests.conftest import ACCOUNT, CallRecorder, inject_fault
+from tests.conftest import ACCOUNT, CallRecorder, inject_fault, member_client
 from tests.functional import responder_env as env
 
 PLAYBOOK = """\
@@ -186,15 +186,7 @@ def test_cross_account_target_is_reached_through_the_member_role(
 ) -> None:
     env.create_tables(boto_session.client("dynamodb"))
     member = "111111111111"
-    creds = boto_session.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{member}:role/ClampdownMemberResponder", RoleSessionName="setup"
-    )["Credentials"]
-    member_iam = boto_session.client(
-        "iam",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    member_iam = member_client(boto_session, member)
     member_iam.create_user(UserName="remote")
     key = member_iam.create_access_key(UserName="remote")["AccessKey"]["AccessKeyId"]
     responder = build_responder(env.settings(), library=env.library(tmp_path, PLAYBOOK), session=boto_session)

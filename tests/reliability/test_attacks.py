@@ -26,6 +26,7 @@ from clampdown import sandbox as sb
 from clampdown import scenarios
 from clampdown.cli import cli
 from clampdown.deploy.policy import member_policy, render_literal
+from tests.conftest import member_client
 from tests.deploy.helpers import allows, shipped_library
 from tests.deploy.helpers import stage as deploy_stage
 from tests.reliability.conftest import SleepLog
@@ -482,15 +483,7 @@ def test_an_attacker_role_named_like_the_responders_in_a_member_account_is_conta
     role in a member account is contained like any other. moto does not evaluate IAM policies, so what
     real IAM would decide is checked on the generated member-role policy: it must allow every call made."""
     with deployment(environ={"CLAMPDOWN_ACCOUNTS": MEMBER}) as stage:
-        creds = stage.client("sts").assume_role(
-            RoleArn=f"arn:aws:iam::{MEMBER}:role/ClampdownMemberResponder", RoleSessionName="setup"
-        )["Credentials"]
-        member_iam = stage.box.session.client(
-            "iam",
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
+        member_iam = member_client(stage.box.session, MEMBER)
         member_iam.create_role(RoleName="clampdown-persist", AssumeRolePolicyDocument=TRUST_LAMBDA)
         event = retarget(ROLE_SESSION.build(sb.Environment(role_name="clampdown-persist")), MEMBER)
         stage.send(event)

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 from chalicelib.actions import REGISTRY, ActionContext, Status
 from chalicelib.findings import Resource, normalize
 from chalicelib.guardrails import Guardrails
-from tests.conftest import corpus_event
+from tests.conftest import corpus_event, member_client
 
 MEMBER = "111122223333"
 REGION = "eu-south-2"  # Spain: an opt-in region
@@ -23,15 +23,7 @@ def test_member_account_in_an_opt_in_region(boto_session: Any, aws_clients: Any,
     boto_session.events.register(
         "before-send", lambda request, **_: sent.append((urlparse(request.url).hostname or "", request.url))
     )
-    creds = boto_session.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{MEMBER}:role/ClampdownMemberResponder", RoleSessionName="setup"
-    )["Credentials"]
-    member_iam = boto_session.client(
-        "iam",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    member_iam = member_client(boto_session, MEMBER, region_name=REGION)
     member_iam.create_user(UserName="remote")
     sent.clear()
     recorder.clear()

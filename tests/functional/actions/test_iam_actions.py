@@ -13,7 +13,7 @@ from chalicelib.actions import REGISTRY, ActionContext, Status
 from chalicelib.findings import Resource, normalize
 from chalicelib.findings.model import Actor
 from chalicelib.guardrails import Guardrails
-from tests.conftest import ACCOUNT, REGION, corpus_event
+from tests.conftest import ACCOUNT, REGION, corpus_event, member_client
 from tests.functional.actions.lifecycle import assert_lifecycle
 
 TRUST = json.dumps(
@@ -154,15 +154,7 @@ def test_rolling_back_an_earlier_incident_leaves_a_later_deny(iam: Any, aws_clie
 
 def member_iam(boto_session: Any, account: str) -> Any:
     """IAM in another (moto) account, through the role the responder assumes there."""
-    creds = boto_session.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/ClampdownMemberResponder", RoleSessionName="setup"
-    )["Credentials"]
-    return boto_session.client(
-        "iam",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    return member_client(boto_session, account)
 
 
 CT_ASSUMED_ROLE = "cloudtrail/ct_eb_c7n_CreateBucket_AssumedRole_event-cloud-trail-s3.json"
