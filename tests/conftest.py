@@ -28,6 +28,17 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_name, None)
 
 
+def hypothesis_profile(examples: int, fuzz_examples: int = 2_000) -> Any:
+    """Settings for one suite's property tests (usable as a decorator): ``examples`` per test in CI,
+    ``fuzz_examples`` with ``HYPOTHESIS_PROFILE=fuzz`` (``make fuzz``). No deadline: moto and the
+    event corpus make single examples slow, never wrong."""
+    from hypothesis import HealthCheck, settings
+
+    fuzz = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
+    health = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+    return settings(max_examples=fuzz_examples if fuzz else examples, deadline=None, suppress_health_check=health)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every Hypothesis test is a ``fuzz`` test (``make fuzz`` selects ``-m fuzz``), whatever its name."""
     from hypothesis import is_hypothesis_test

@@ -6,30 +6,16 @@
 
 from __future__ import annotations
 
-import os
 import time
 import types
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
-from hypothesis.errors import InvalidArgument
 
+from tests.conftest import hypothesis_profile
 from tests.reliability.harness import Deployment, deployment
 
-
-def _register(name: str, **options: Any) -> None:
-    try:
-        settings.get_profile(name)
-    except InvalidArgument:
-        settings.register_profile(name, **options)
-
-
-_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
-_register("reliability", max_examples=100, deadline=None, suppress_health_check=_HEALTH)
-_register("fuzz", max_examples=2000, deadline=None, suppress_health_check=_HEALTH)
-PROFILE = settings.get_profile("fuzz" if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else "reliability")
+PROFILE = hypothesis_profile(100)
 
 
 class SleepLog:

@@ -7,31 +7,17 @@ so nothing is loaded globally for other test directories.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
-from hypothesis.errors import InvalidArgument
 
 from clampdown.local_slack.server import FakeSlack, WebhookReceiver
+from tests.conftest import hypothesis_profile
 from tests.functional.notify.stage import Stage, create_stage
 
-
-def _register(name: str, **options: Any) -> None:
-    """Register a Hypothesis profile unless another conftest already did."""
-    try:
-        settings.get_profile(name)
-    except InvalidArgument:
-        settings.register_profile(name, **options)
-
-
-_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
-_register("notify", max_examples=100, deadline=None, suppress_health_check=_HEALTH)
-_register("fuzz", max_examples=2000, deadline=None, suppress_health_check=_HEALTH)
-PROFILE = settings.get_profile("fuzz" if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else "notify")
+PROFILE = hypothesis_profile(100)
 
 
 @pytest.fixture(autouse=True)

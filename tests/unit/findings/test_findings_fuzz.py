@@ -1,23 +1,23 @@
 """Mutated real events: normalize returns findings or raises InvalidEvent, never anything else.
 
-Runs the ``findings`` Hypothesis profile (200 examples per test) unless HYPOTHESIS_PROFILE=fuzz.
+Runs 200 examples per test, 2,000 with HYPOTHESIS_PROFILE=fuzz (``make fuzz``).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 from typing import Any
 
 import pytest
 from findings_testdata import CONSTRUCTED, corpus_files, load
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.findings import Finding, InvalidEvent, canonical_event, normalize
+from tests.conftest import hypothesis_profile
 
-PROFILE = "fuzz" if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else "findings"
+PROFILE = hypothesis_profile(200)  # ~200 mutated events per test; 2,000 with HYPOTHESIS_PROFILE=fuzz
 NAMES = [f"{p.parent.name}/{p.name}" for p in corpus_files()] + [
     f"constructed/{p.name}" for p in sorted(CONSTRUCTED.glob("*.json"))
 ]
@@ -86,7 +86,7 @@ def check(event: Any) -> None:
         json.dumps(finding.to_dict(), allow_nan=False)
 
 
-@settings(settings.get_profile(PROFILE))
+@PROFILE
 @given(st.data())
 def test_mutated_corpus_events(data: st.DataObject) -> None:
     event = load(data.draw(st.sampled_from(NAMES), label="file"))
@@ -100,7 +100,7 @@ def test_mutated_corpus_events(data: st.DataObject) -> None:
     check(event)
 
 
-@settings(settings.get_profile(PROFILE))
+@PROFILE
 @given(st.sampled_from(NAMES), REPLACEMENTS)
 def test_whole_detail_replaced(name: str, replacement: Any) -> None:
     event = load(name)
@@ -109,7 +109,7 @@ def test_whole_detail_replaced(name: str, replacement: Any) -> None:
     check(canonical)
 
 
-@settings(settings.get_profile(PROFILE))
+@PROFILE
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(max_size=10),

@@ -8,17 +8,13 @@ and arrays of objects exercise array consistency. ``HYPOTHESIS_PROFILE=fuzz`` ru
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-_PROFILES = {
-    "ci": settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]),
-    "fuzz": settings(max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]),
-}
-PROFILE = _PROFILES.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), _PROFILES["ci"])
+from tests.conftest import hypothesis_profile
+
+PROFILE = hypothesis_profile(200, fuzz_examples=20_000)
 
 KEYS = ["a", "b", "c", "a.b", "b.c", "detail", "", "a.", ".b"]
 STRINGS = [
