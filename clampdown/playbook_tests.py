@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.findings import InvalidEvent
-from chalicelib.planner import PlannedStep, evaluate
+from chalicelib.planner import Evaluation, PlannedStep, evaluate
 from chalicelib.playbooks.library import Library
 from chalicelib.playbooks.model import Playbook, PlaybookTest
 from clampdown.inputs import read_events
@@ -224,10 +224,17 @@ def _step_problems(
     return problems, notes
 
 
-def _planned_steps(playbook: Playbook, event: Mapping[str, Any], now: datetime) -> tuple[Any, list[PlannedStep]]:
+@dataclass(frozen=True)
+class _Run:
+    library: Library
+    evaluation: Evaluation
+    steps: list[PlannedStep]
+
+
+def _plan(playbook: Playbook, event: Mapping[str, Any], now: datetime) -> _Run:
     library = Library([replace(playbook, enabled=True)])  # a disabled playbook is still tested
     evaluation = evaluate(event, library, now=now)
-    return evaluation, [step for plan in evaluation.plans for step in plan.steps]
+    return _Run(library, evaluation, [step for plan in evaluation.plans for step in plan.steps])
 
 
 def run_case(
@@ -238,17 +245,17 @@ def run_case(
     now = now or datetime.now(UTC)
     try:
         event = case_event(playbook, test)
-        evaluation, steps = _planned_steps(playbook, event, now)
-        shipped_steps = _planned_steps(shipped, event, now)[1] if shipped and shipped.mode != playbook.mode else []
+        run = _plan(playbook, event, now)
+        shipped_steps = _plan(shipped, event, now).steps if shipped and shipped.mode != playbook.mode else []
     except (ValueError, InvalidEvent) as exc:  # InvalidEvent is a ValueError; named for the reader
         return CaseResult(test.name, ERROR, [str(exc)], expected)
-    library = Library([replace(playbook, enabled=True)])
-    matched = bool(evaluation.plans)
+    steps = run.steps
+    matched = bool(run.evaluation.plans)
     actual: dict[str, Any] = {"match": matched}
     problems: list[str] = []
     notes: list[str] = []
     if matched != expected["match"]:
-        problems.append(_match_problem(matched, evaluation, library, playbook.name, len(steps)))
+        problems.append(_match_problem(matched, run.evaluation, run.library, playbook.name, len(steps)))
     wanted = expected.get("steps")
     if wanted is not None:
         actual["steps"] = [project(s, wanted[i] if i < len(wanted) else None) for i, s in enumerate(steps)]

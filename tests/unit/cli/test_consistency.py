@@ -149,8 +149,10 @@ def test_simulate_and_replay_apply_the_stage_overrides(tuned_stage: str) -> None
 def test_test_and_coverage_apply_the_stage_overrides(tuned_stage: str) -> None:
     assert run("test", "gd-iam-compromised-credentials")[0] == 0
     code, out = run("test", "gd-iam-compromised-credentials", "--stage", tuned_stage)
-    assert code == 1, "the shipped cases expect the key cut at once; this stage waits for approval"
-    assert "mode is 'approval', expected 'auto'" in out
+    assert code == 0, "a mode the stage sets on purpose is not a failure of the shipped cases"
+    assert "mode approval by the stage's override (the case expects auto, as shipped)" in out, (
+        "the stage's mode was applied: the key waits for approval"
+    )
 
     code, out = run("playbooks", "--coverage", "--format", "json", "--stage", tuned_stage)
     assert code == 0, out
