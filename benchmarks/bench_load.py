@@ -157,9 +157,13 @@ class FailureReasons(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.counts: Counter[str] = Counter()
+        self.examples: dict[str, str] = {}  # error type -> its first message
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.counts[str(getattr(record, "error", "?")).split(":", 1)[0]] += 1
+        error = str(getattr(record, "error", "?"))
+        kind = error.split(":", 1)[0]
+        self.counts[kind] += 1
+        self.examples.setdefault(kind, error[:300])
 
     def install(self) -> None:
         from chalicelib.handlers import logger
@@ -189,6 +193,7 @@ class Result:
     incidents: int = 0
     api_calls: Counter[str] = field(default_factory=Counter)
     failure_reasons: Counter[str] = field(default_factory=Counter)
+    failure_examples: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -288,6 +293,7 @@ def run(label: str, total: int, copies: int, poison_every: int, workers: int) ->
         result.duplicates, result.changes = effects.duplicates, sum(effects.changes.values())
         result.api_calls = effects.calls
         result.failure_reasons = reasons.counts
+        result.failure_examples = reasons.examples
         result.lost = sum(
             1 for name, _ in keys if iam.list_access_keys(UserName=name)["AccessKeyMetadata"][0]["Status"] != "Inactive"
         )
@@ -321,6 +327,8 @@ def report(result: Result) -> None:
         f"   record failures (redelivered later): {result.finding_failures} of findings, "
         f"{result.poison_failures} of poison; by error: {reasons or 'none'}"
     )
+    for example in result.failure_examples.values():
+        print(f"      e.g. {example}")
     print(f"   containment changes AWS received: {result.changes} for {result.distinct} findings")
     print(f"   duplicates (a change made twice to the same resource): {result.duplicates}   (must be 0)")
     print(f"   losses (findings whose key is still active): {result.lost}   (must be 0)")
