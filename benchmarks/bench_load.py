@@ -13,7 +13,11 @@ conditional writes are what keep them from acting twice. A message whose record 
 met its original mid-step, a poison event) is visible again later, until the redrive policy
 (``maxReceiveCount`` of the deployed template) moves it to the dead-letter queue. The queue and the poller
 are modelled in process (moto's SQS scans every message on each receive, which would be most of the time
-measured); DynamoDB, IAM and SSM are moto.
+measured); DynamoDB, IAM and SSM are moto. moto applies a request without any lock, so two threads' conditional
+writes to the same DynamoDB item can both pass their condition (and its Query can iterate a table another
+thread is growing: "dictionary changed size during iteration"); AWS applies each request atomically, which
+is what the exactly-once design relies on. So moto's handling of a request is serialized here
+(``atomic_moto_requests``), as a service would apply it; the instances still interleave between calls.
 
 Effects are counted on the AWS side, from every successful API call the responder's clients made (a
 botocore ``after-call`` hook on every session), never from the responder's own records:
@@ -41,7 +45,8 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,6 +247,25 @@ def messages(distinct_keys: list[tuple[str, str]], copies: int, poison_every: in
     return out
 
 
+@contextmanager
+def atomic_moto_requests() -> Iterator[None]:
+    """Each AWS request applied atomically by moto, as AWS applies it (see the module's docstring)."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.process_request
+    lock = threading.Lock()
+
+    def process_request(self: Any, request: Any) -> Any:
+        with lock:
+            return original(self, request)
+
+    BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BotocoreStubber.process_request = original  # type: ignore[method-assign]
+
+
 def run(label: str, total: int, copies: int, poison_every: int, workers: int) -> Result:
     from botocore import handlers as botocore_handlers
 
@@ -256,7 +280,7 @@ def run(label: str, total: int, copies: int, poison_every: int, workers: int) ->
     reasons.install()
     per_finding = copies + (copies / poison_every if poison_every else 0)
     distinct = max(1, round(total / per_finding))
-    with sb.sandbox(ROOT / "playbooks", environment=False) as box:
+    with atomic_moto_requests(), sb.sandbox(ROOT / "playbooks", environment=False) as box:
         iam = box.client("iam")
         keys = []
         for i in range(distinct):
