@@ -81,6 +81,39 @@ def handler_stage() -> Iterator[tuple[Deployment, Oracle]]:
         yield stage, Oracle(library, intake)
 
 
+def known_incidents(stage: Deployment) -> set[str]:
+    """The incidents' keys (``INC#…``) in the stage's table now."""
+    from chalicelib.settings import Settings
+
+    pages = (
+        stage.box.session.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=Settings.from_env().incidents_table,
+            FilterExpression="sk = :meta",
+            ExpressionAttributeValues={":meta": {"S": "META"}},
+            ProjectionExpression="pk",
+        )
+    )
+    return {item["pk"]["S"] for page in pages for item in page["Items"]}
+
+
+def changes_of_a_delivery_that_does_not_act(stage: Deployment, known: set[str]) -> list[str]:
+    """Every write, except the delivery recorded on an incident that already existed: a finding's new
+    shape that no playbook acts on (archived, below a threshold) still counts on its incident."""
+    from chalicelib.settings import Settings
+
+    table = Settings.from_env().incidents_table
+    changes = []
+    for call in stage.calls.calls:
+        key = call.params.get("Key") or call.params.get("Item") or {}
+        pk = key.get("pk", {}).get("S") if isinstance(key.get("pk"), dict) else None
+        if not call.writes or (call.service == "dynamodb" and call.params.get("TableName") == table and pk in known):
+            continue
+        changes.append(f"{call.service}:{call.operation}")
+    return changes
+
+
 def deliver(bodies: list[str]) -> set[str]:
     """The handler's answer as the ids of the failed records (all of them when Powertools raised)."""
     event = sqs_event(bodies)
@@ -106,6 +139,7 @@ def test_fuzz_one_message_at_a_time(handler_stage: tuple[Deployment, Oracle], da
     body = data.draw(message_bodies(scenario_events(stage.box.env)), label="body")
     expected = oracle.expect(body)
     event(f"expected: {'fails' if expected.fails else 'acts' if expected.may_act else 'handled, no action'}")
+    known = known_incidents(stage)
     stage.calls.clear()
 
     failed = deliver([body])
@@ -114,7 +148,8 @@ def test_fuzz_one_message_at_a_time(handler_stage: tuple[Deployment, Oracle], da
     if expected.command:
         assert stage.calls.aws_writes() == [], f"a forged command changed AWS: {stage.calls.aws_writes()}"
     elif not expected.may_act:
-        assert stage.calls.writes == [], f"an event that does not act changed AWS: {stage.calls.writes}"
+        changes = changes_of_a_delivery_that_does_not_act(stage, known)
+        assert changes == [], f"an event that does not act changed AWS: {changes}"
 
 
 @PROFILE
@@ -125,6 +160,7 @@ def test_fuzz_batches_fail_only_their_bad_records(
     stage, oracle = handler_stage
     bodies = data.draw(st.lists(message_bodies(scenario_events(stage.box.env)), min_size=1, max_size=6), label="batch")
     expected = [oracle.expect(body) for body in bodies]
+    known = known_incidents(stage)
     stage.calls.clear()
 
     failed = deliver(bodies)
@@ -133,7 +169,10 @@ def test_fuzz_batches_fail_only_their_bad_records(
         if not want.command:
             assert (f"m{index}" in failed) is want.fails, (index, want, body[:300])
     if not any(e.may_act for e in expected):
-        writes = stage.calls.aws_writes() if any(e.command for e in expected) else stage.calls.writes
+        if any(e.command for e in expected):
+            writes = stage.calls.aws_writes()
+        else:
+            writes = changes_of_a_delivery_that_does_not_act(stage, known)
         assert writes == [], f"a batch that does not act changed AWS: {writes}"
 
 
