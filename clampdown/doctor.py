@@ -212,8 +212,8 @@ class Doctor:
             )
             .get("MetricAlarms", [])
         )
-        wanted = {"Name": dimension, "Value": value}  # checked here too: moto ignores Dimensions in this call
-        alarms = [a for a in alarms if wanted in a.get("Dimensions", [])]
+        on_this = {"Name": dimension, "Value": value}  # checked here too: moto ignores Dimensions in this call
+        alarms = [a for a in alarms if on_this in a.get("Dimensions", [])]
         if alarms:
             self.add(label, OK, f"{alarms[0]['AlarmName']} ({alarms[0].get('StateValue', 'unknown')})")
         else:

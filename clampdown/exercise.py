@@ -25,9 +25,8 @@ from typing import Any
 from clampdown import sandbox as sb
 from clampdown.scenarios import ROOT, Scenario
 
-#: Given a pending approval: the decision ("approved" | "denied" | None to leave it) and the Slack
-#: user name of the engineer who clicks.
-#: Who answers an approval request, and how: ``(approval, its step record) -> (decision, user name)``.
+#: Given a pending approval and its step record: the decision ("approved" | "denied" | None to leave
+#: it) and the Slack user name of the engineer who clicks.
 Decider = Callable[[Any, Any], tuple[str | None, str]]
 #: Step statuses that mean the step did its job.
 SUCCEEDED = frozenset({"contained", "already-contained", "done"})

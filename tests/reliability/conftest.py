@@ -1,7 +1,6 @@
-"""Fixtures of the reliability suites (fuzzing, faults, attacks) and their Hypothesis profiles.
+"""Fixtures of the reliability suites (fuzzing, faults, attacks) and their Hypothesis settings.
 
-``reliability`` (the default, bounded for CI): 100 examples per test; ``fuzz`` (``make fuzz``, i.e.
-``HYPOTHESIS_PROFILE=fuzz``): 2,000.
+``PROFILE``: 100 examples per test (bounded for CI), 2,000 with ``make fuzz`` (``HYPOTHESIS_PROFILE=fuzz``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""Fixtures: a fake Slack on 127.0.0.1 and a Slack-enabled stage on in-process moto; Hypothesis profiles.
+"""Fixtures: a fake Slack on 127.0.0.1 and a Slack-enabled stage on in-process moto; Hypothesis settings.
 
-``notify`` (the default here): 100 examples per property test; ``fuzz`` (``make fuzz``, i.e.
-``HYPOTHESIS_PROFILE=fuzz``): 2,000. The property tests pick the profile themselves (``PROFILE``),
-so nothing is loaded globally for other test directories.
+``PROFILE``: 100 examples per property test, 2,000 with ``make fuzz`` (``HYPOTHESIS_PROFILE=fuzz``).
+The property tests apply it themselves, so nothing is loaded globally for other test directories.
 """
 
 from __future__ import annotations
